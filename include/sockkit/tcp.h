@@ -1,0 +1,241 @@
+/**
+ * @file sockkit/tcp.h
+ * @brief TCP endpoints: connecting, listening, accepting, and robust transfers.
+ */
+#ifndef SOCKKIT_TCP_H
+#define SOCKKIT_TCP_H
+
+#include "common.h"
+#include "addr.h"
+
+/** @defgroup tcp TCP
+ *  @brief Connected and listening TCP endpoints.
+ *
+ *  An #sk_tcp is created by #sk_tcp_connect, #sk_tcp_listen or #sk_tcp_accept and freed
+ *  by #sk_tcp_close. Its descriptor is close-on-exec. Connected endpoints have
+ *  @c TCP_NODELAY on (as Go does): small request/response exchanges never meet the
+ *  40 ms Nagle plus delayed-ACK stall; #sk_tcp_set_nodelay turns it off.
+ *  No call ever raises @c SIGPIPE.
+ *
+ *  **Timeouts.** Every blocking call takes @c timeout_ms, a budget for the whole call
+ *  however many system calls it takes: a positive number of milliseconds, @c 0 to do
+ *  only what is possible now, or #SK_FOREVER. A call never returns #SK_ETIMEDOUT before
+ *  its budget is spent. A system call interrupted by a signal is retried with what is
+ *  left of the budget.
+ *
+ *  **Progress.** Transfers store in their @c sent / @c received out-parameter (which may
+ *  be NULL) how many bytes really moved, on failure too, so that a caller can log,
+ *  resume or discard precisely.
+ *
+ *  **Threads.** One endpoint may be used by one sending thread and one receiving thread
+ *  at the same time; #sk_tcp_shutdown may be called from any thread and wakes a thread
+ *  blocked receiving (#SK_SHUT_RD) or sending (#SK_SHUT_WR). Closing an endpoint while
+ *  another thread uses it is the caller's bug.
+ *
+ *  **Cost.** When data or buffer space is there, a transfer costs the one system call it
+ *  needs. The descriptor of a connected endpoint is in blocking mode and a wait uses the
+ *  socket's own receive/send timeout, which is changed only when the budget asks for a
+ *  different value: a loop that uses the same @c timeout_ms costs no extra call.
+ *  @{ */
+
+/** @brief Shut down the receiving half (a blocked receiver returns #SK_ECLOSED). */
+#define SK_SHUT_RD 1
+/** @brief Shut down the sending half (the peer sees end of stream). */
+#define SK_SHUT_WR 2
+/** @brief Shut down both halves. */
+#define SK_SHUT_RDWR 3
+
+/** @brief A TCP endpoint, connected or listening. Opaque; see the @ref tcp group. */
+typedef struct sk_tcp sk_tcp;
+
+SK_BEGIN_DECLS
+
+/**
+ * @brief Connect to @p host : @p port.
+ *
+ * Resolves @p host (a name or a numeric IPv4 or IPv6 address) and tries every address
+ * it resolves to, in the resolver's order, until one accepts, all within the one budget:
+ * with several addresses, each attempt but the last gets a share of what is left (at
+ * least 2 s where the budget allows), so one address that drops packets does not use
+ * the whole budget. The resolver call itself is not bounded by @p timeout_ms.
+ *
+ * @param[out] conn   Receives the connected endpoint; set to NULL on failure.
+ * @param host        Name or numeric address; not NULL, not empty.
+ * @param port        1 to 65535.
+ * @param timeout_ms  Budget in milliseconds, 0, or #SK_FOREVER.
+ * @return #SK_OK; #SK_EINVAL (NULL @p conn or @p host, empty @p host, port out of
+ *         range, bad timeout); #SK_ENOTFOUND; #SK_ECONNREFUSED; #SK_ETIMEDOUT;
+ *         #SK_EUNREACH; #SK_EMFILE; #SK_ENOMEM; #SK_EOS. When every address fails, the
+ *         first address's failure is returned.
+ */
+SK_API int sk_tcp_connect(sk_tcp **conn, const char *host, int port, int timeout_ms);
+
+/**
+ * @brief Listen for connections on @p host : @p port.
+ *
+ * @c SO_REUSEADDR is set, so a server can restart while old connections linger.
+ * @p host NULL or `""` means every local address: one IPv6 socket with @c IPV6_V6ONLY
+ * off (dual-stack) where the system has IPv6, else IPv4 only. A name that resolves to
+ * several addresses uses the first IPv4 one, else the first (as Go does), so a server
+ * on `"localhost"` answers clients that dial `127.0.0.1`. For an IPv6 address
+ * @c IPV6_V6ONLY is set explicitly. Blocks only in the resolver.
+ *
+ * @param[out] listener  Receives the listening endpoint; set to NULL on failure.
+ * @param host           Name, numeric address, or NULL / `""` for every address.
+ * @param port           0 to 65535; 0 picks a free port (#sk_tcp_local_addr tells which).
+ * @param backlog        Queue of pending connections, passed to the system as given
+ *                       when positive; 0 or negative means @c SOMAXCONN.
+ * @return #SK_OK; #SK_EINVAL; #SK_ENOTFOUND; #SK_EADDRINUSE; #SK_EMFILE; #SK_ENOMEM;
+ *         #SK_EOS (e.g. @c EACCES for a privileged port, @c EADDRNOTAVAIL for an address
+ *         that is not local).
+ */
+SK_API int sk_tcp_listen(sk_tcp **listener, const char *host, int port, int backlog);
+
+/**
+ * @brief Accept one connection from a listening endpoint.
+ *
+ * A client that left before it was accepted (@c ECONNABORTED) is skipped and the call
+ * waits for the next within the same budget. Out of descriptors gives #SK_EMFILE and
+ * leaves the listener usable.
+ *
+ * @param listener    A listening endpoint.
+ * @param[out] conn   Receives the connected endpoint; set to NULL on failure.
+ * @param timeout_ms  Budget in milliseconds, 0, or #SK_FOREVER.
+ * @return #SK_OK; #SK_EINVAL (NULL arguments, @p listener not listening, bad timeout);
+ *         #SK_ETIMEDOUT; #SK_EMFILE; #SK_ENOMEM; #SK_EOS.
+ */
+SK_API int sk_tcp_accept(sk_tcp *listener, sk_tcp **conn, int timeout_ms);
+
+/**
+ * @brief Send all @p len bytes, or fail saying how many left.
+ *
+ * Blocks until every byte is handed to the system, the connection breaks, or
+ * @p timeout_ms runs out. `len == 0` succeeds at once.
+ *
+ * @param conn        A connected endpoint.
+ * @param buf         The bytes; may be NULL only when @p len is 0.
+ * @param len         How many bytes to send.
+ * @param[out] sent   Bytes handed to the system, on failure too; may be NULL.
+ * @param timeout_ms  Budget in milliseconds, 0, or #SK_FOREVER.
+ * @return #SK_OK; #SK_ETIMEDOUT; #SK_ECONNRESET (reset or broken: @c ECONNRESET,
+ *         @c EPIPE); #SK_ECLOSED (this end's sending half was shut down);
+ *         #SK_EINVAL (NULL arguments, a listener, bad timeout); #SK_ENOMEM; #SK_EOS.
+ */
+SK_API int sk_tcp_send_all(sk_tcp *conn, const void *buf, size_t len, size_t *sent, int timeout_ms);
+
+/**
+ * @brief Receive exactly @p len bytes, or fail saying how many arrived.
+ *
+ * Blocks until all bytes arrived, the peer closed or reset the connection, or
+ * @p timeout_ms ran out; the budget covers the whole call, not each system call.
+ * `len == 0` succeeds at once.
+ *
+ * @param conn            A connected endpoint.
+ * @param buf             Where the bytes go; may be NULL only when @p len is 0.
+ * @param len             How many bytes to receive.
+ * @param[out] received   Bytes stored in @p buf, on failure too; may be NULL.
+ * @param timeout_ms      Budget in milliseconds, 0, or #SK_FOREVER.
+ * @return #SK_OK; #SK_ETIMEDOUT; #SK_ECLOSED (end of stream first, or this end's
+ *         receiving half was shut down); #SK_ECONNRESET; #SK_EINVAL; #SK_ENOMEM; #SK_EOS.
+ */
+SK_API int sk_tcp_recv_exact(sk_tcp *conn, void *buf, size_t len, size_t *received, int timeout_ms);
+
+/**
+ * @brief Send at least one byte and at most @p len: what the system takes in one go.
+ *
+ * Waits (within @p timeout_ms) only while no byte can be sent. `len == 0` succeeds at
+ * once with `*sent == 0`.
+ *
+ * @param conn        A connected endpoint.
+ * @param buf         The bytes; may be NULL only when @p len is 0.
+ * @param len         At most this many bytes.
+ * @param[out] sent   Bytes handed to the system (0 on failure); may be NULL.
+ * @param timeout_ms  Budget in milliseconds, 0, or #SK_FOREVER.
+ * @return As #sk_tcp_send_all.
+ */
+SK_API int sk_tcp_send(sk_tcp *conn, const void *buf, size_t len, size_t *sent, int timeout_ms);
+
+/**
+ * @brief Receive at least one byte and at most @p cap: what has arrived.
+ *
+ * Waits (within @p timeout_ms) only while nothing has arrived. At end of stream it
+ * returns #SK_ECLOSED with `*received == 0`. `cap == 0` succeeds at once.
+ *
+ * @param conn            A connected endpoint.
+ * @param buf             Where the bytes go; may be NULL only when @p cap is 0.
+ * @param cap             Size of @p buf.
+ * @param[out] received   Bytes stored (0 on failure); may be NULL.
+ * @param timeout_ms      Budget in milliseconds, 0, or #SK_FOREVER.
+ * @return As #sk_tcp_recv_exact.
+ */
+SK_API int sk_tcp_recv(sk_tcp *conn, void *buf, size_t cap, size_t *received, int timeout_ms);
+
+/**
+ * @brief Shut down one or both halves of a connection.
+ *
+ * Callable from any thread while others send or receive: #SK_SHUT_RD wakes a blocked
+ * receiver, which returns #SK_ECLOSED with its byte count; #SK_SHUT_WR makes a blocked
+ * or later sender return #SK_ECLOSED and lets the peer see end of stream.
+ * The endpoint still needs #sk_tcp_close. Never blocks.
+ *
+ * @param conn  A connected endpoint.
+ * @param how   #SK_SHUT_RD, #SK_SHUT_WR or #SK_SHUT_RDWR.
+ * @return #SK_OK; #SK_EINVAL (NULL, a listener, unknown @p how); #SK_EOS
+ *         (e.g. @c ENOTCONN when the connection is already gone).
+ */
+SK_API int sk_tcp_shutdown(sk_tcp *conn, int how);
+
+/**
+ * @brief The local address of an endpoint (for a listener on port 0: the port picked).
+ *
+ * @param t          A connected or listening endpoint.
+ * @param[out] addr  Receives the address; left empty on failure.
+ * @return #SK_OK, #SK_EINVAL or #SK_EOS.
+ */
+SK_API int sk_tcp_local_addr(const sk_tcp *t, sk_addr *addr);
+
+/**
+ * @brief The address of the peer of a connected endpoint.
+ *
+ * @param conn       A connected endpoint.
+ * @param[out] addr  Receives the address; left empty on failure.
+ * @return #SK_OK; #SK_EINVAL (NULL, a listener); #SK_EOS (e.g. @c ENOTCONN after a reset).
+ */
+SK_API int sk_tcp_peer_addr(const sk_tcp *conn, sk_addr *addr);
+
+/**
+ * @brief The endpoint's descriptor, for @c poll or options the library lacks.
+ *
+ * The endpoint still owns it: do not close it, and do not change its blocking mode or
+ * its @c SO_RCVTIMEO / @c SO_SNDTIMEO (the library relies on both).
+ *
+ * @param t  An endpoint.
+ * @return The descriptor (>= 0), or #SK_EINVAL when @p t is NULL.
+ */
+SK_API int sk_tcp_fd(const sk_tcp *t);
+
+/**
+ * @brief Turn @c TCP_NODELAY on (the default for connected endpoints) or off.
+ *
+ * @param conn  A connected endpoint.
+ * @param on    Non-zero to send small segments at once, 0 to let Nagle's algorithm
+ *              coalesce them.
+ * @return #SK_OK, #SK_EINVAL or #SK_EOS.
+ */
+SK_API int sk_tcp_set_nodelay(sk_tcp *conn, int on);
+
+/**
+ * @brief Close the endpoint and free it. NULL is a no-op.
+ *
+ * Never blocks: unsent data is left to the system to deliver. @p t must not be used
+ * again, by any thread.
+ *
+ * @param t  An endpoint, or NULL.
+ */
+SK_API void sk_tcp_close(sk_tcp *t);
+
+SK_END_DECLS
+
+/** @} */
+
+#endif /* SOCKKIT_TCP_H */

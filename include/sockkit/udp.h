@@ -1,0 +1,146 @@
+/**
+ * @file sockkit/udp.h
+ * @brief UDP endpoints: bound receivers and connected senders/receivers.
+ */
+#ifndef SOCKKIT_UDP_H
+#define SOCKKIT_UDP_H
+
+#include "common.h"
+#include "addr.h"
+
+/** @defgroup udp UDP
+ *  @brief Datagram endpoints.
+ *
+ *  An #sk_udp is created by #sk_udp_bind (a receiving endpoint that can also send to
+ *  any address) or #sk_udp_connect (bound to one peer: #sk_udp_send / #sk_udp_recv,
+ *  and datagrams from others are filtered out by the system). Freed by #sk_udp_close.
+ *  Timeouts, threads and descriptors follow the same rules as the @ref tcp group:
+ *  one budget per call, @c 0 for "only what is possible now", #SK_FOREVER, @c EINTR
+ *  retried with the time left, close-on-exec, no @c SIGPIPE.
+ *
+ *  A datagram larger than the receiving buffer is detected: the call stores the bytes
+ *  that fit, says how many, and returns #SK_ETRUNCATED (the rest of that datagram is
+ *  gone, as UDP does).
+ *  @{ */
+
+/** @brief A UDP endpoint. Opaque; see the @ref udp group. */
+typedef struct sk_udp sk_udp;
+
+SK_BEGIN_DECLS
+
+/**
+ * @brief Create a UDP endpoint bound to @p host : @p port, to receive datagrams.
+ *
+ * @p host NULL or `""` means every local address (dual-stack where the system allows
+ * it); a name uses its first IPv4 address if it has one, else its first address.
+ * The endpoint can send to any address with #sk_udp_sendto.
+ *
+ * @param[out] udp  Receives the endpoint; set to NULL on failure.
+ * @param host      Name, numeric address, or NULL / `""`.
+ * @param port      0 to 65535; 0 picks a free port (#sk_udp_local_addr tells which).
+ * @return #SK_OK; #SK_EINVAL; #SK_ENOTFOUND; #SK_EADDRINUSE; #SK_EMFILE; #SK_ENOMEM; #SK_EOS.
+ */
+SK_API int sk_udp_bind(sk_udp **udp, const char *host, int port);
+
+/**
+ * @brief Create a UDP endpoint connected to @p host : @p port.
+ *
+ * Tries the addresses @p host resolves to in order until the system accepts one (UDP
+ * "connecting" sends nothing; it fixes the peer). A later #sk_udp_recv may return
+ * #SK_ECONNREFUSED when the peer's port is closed (an ICMP message says so).
+ *
+ * @param[out] udp  Receives the endpoint; set to NULL on failure.
+ * @param host      Name or numeric address; not NULL, not empty.
+ * @param port      1 to 65535.
+ * @return #SK_OK; #SK_EINVAL; #SK_ENOTFOUND; #SK_EUNREACH; #SK_EMFILE; #SK_ENOMEM; #SK_EOS.
+ */
+SK_API int sk_udp_connect(sk_udp **udp, const char *host, int port);
+
+/**
+ * @brief Send one datagram to @p to.
+ *
+ * An IPv4 @p to works on a dual-stack endpoint. Waits (within @p timeout_ms) only while
+ * the system has no buffer space. `len == 0` sends an empty datagram.
+ *
+ * @param udp         An endpoint from #sk_udp_bind (or #sk_udp_connect, where @p to must
+ *                    be its peer).
+ * @param buf         The datagram; may be NULL only when @p len is 0.
+ * @param len         Its length.
+ * @param to          The destination.
+ * @param timeout_ms  Budget in milliseconds, 0, or #SK_FOREVER.
+ * @return #SK_OK; #SK_EMSGSIZE; #SK_ETIMEDOUT; #SK_EUNREACH; #SK_ECONNREFUSED (an earlier
+ *         datagram met a closed port); #SK_EINVAL (NULL arguments, empty @p to, a family
+ *         the endpoint cannot reach); #SK_ENOMEM; #SK_EOS.
+ */
+SK_API int sk_udp_sendto(sk_udp *udp, const void *buf, size_t len, const sk_addr *to, int timeout_ms);
+
+/**
+ * @brief Receive one datagram and the address it came from.
+ *
+ * @param udp             An endpoint.
+ * @param buf             Where the datagram goes; may be NULL only when @p cap is 0.
+ * @param cap             Size of @p buf.
+ * @param[out] received   Bytes stored in @p buf, also with #SK_ETRUNCATED (then @p cap);
+ *                        0 on other failures; may be NULL.
+ * @param[out] from       Receives the sender's address, also with #SK_ETRUNCATED; may be NULL.
+ * @param timeout_ms      Budget in milliseconds, 0, or #SK_FOREVER.
+ * @return #SK_OK; #SK_ETRUNCATED; #SK_ETIMEDOUT; #SK_ECONNREFUSED (connected endpoint,
+ *         closed peer port); #SK_EINVAL; #SK_ENOMEM; #SK_EOS.
+ */
+SK_API int sk_udp_recvfrom(sk_udp *udp, void *buf, size_t cap, size_t *received, sk_addr *from, int timeout_ms);
+
+/**
+ * @brief Send one datagram to the peer of a connected endpoint.
+ *
+ * @param udp         An endpoint from #sk_udp_connect.
+ * @param buf         The datagram; may be NULL only when @p len is 0.
+ * @param len         Its length.
+ * @param timeout_ms  Budget in milliseconds, 0, or #SK_FOREVER.
+ * @return As #sk_udp_sendto; #SK_EINVAL for an endpoint that is not connected.
+ */
+SK_API int sk_udp_send(sk_udp *udp, const void *buf, size_t len, int timeout_ms);
+
+/**
+ * @brief Receive one datagram from the peer of a connected endpoint.
+ *
+ * @param udp             An endpoint from #sk_udp_connect (a bound one works too and
+ *                          takes datagrams from anyone).
+ * @param buf             Where the datagram goes; may be NULL only when @p cap is 0.
+ * @param cap             Size of @p buf.
+ * @param[out] received   As in #sk_udp_recvfrom; may be NULL.
+ * @param timeout_ms      Budget in milliseconds, 0, or #SK_FOREVER.
+ * @return As #sk_udp_recvfrom.
+ */
+SK_API int sk_udp_recv(sk_udp *udp, void *buf, size_t cap, size_t *received, int timeout_ms);
+
+/**
+ * @brief The local address of the endpoint (for port 0: the port picked).
+ *
+ * @param udp        An endpoint.
+ * @param[out] addr  Receives the address; left empty on failure.
+ * @return #SK_OK, #SK_EINVAL or #SK_EOS.
+ */
+SK_API int sk_udp_local_addr(const sk_udp *udp, sk_addr *addr);
+
+/**
+ * @brief The endpoint's descriptor, for @c poll or options the library lacks.
+ *
+ * The endpoint still owns it: do not close it or change its blocking mode or timeouts.
+ *
+ * @param udp  An endpoint.
+ * @return The descriptor (>= 0), or #SK_EINVAL when @p udp is NULL.
+ */
+SK_API int sk_udp_fd(const sk_udp *udp);
+
+/**
+ * @brief Close the endpoint and free it. NULL is a no-op.
+ *
+ * @param udp  An endpoint, or NULL.
+ */
+SK_API void sk_udp_close(sk_udp *udp);
+
+SK_END_DECLS
+
+/** @} */
+
+#endif /* SOCKKIT_UDP_H */

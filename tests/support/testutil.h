@@ -1,0 +1,78 @@
+/* Helpers shared by the Criterion tests: descriptor counting, a monotonic clock,
+ * timing assertions and ready-made loopback connections. Test code only. */
+#ifndef SK_TESTUTIL_H
+#define SK_TESTUTIL_H
+
+#include <criterion/criterion.h>
+#include <dirent.h>
+#include <stdint.h>
+#include <time.h>
+
+#include <sockkit.h>
+
+/* Descriptors open in this process (the /proc listing's own descriptor excluded). */
+static inline int tu_count_fds(void)
+{
+    DIR *d = opendir("/proc/self/fd");
+    int n = 0;
+    if (d == NULL)
+        return -1;
+    while (readdir(d) != NULL)
+        n++;
+    closedir(d);
+    return n - 3; /* ".", ".." and the directory's own descriptor */
+}
+
+static inline int64_t tu_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Timeouts are checked one way strictly (never before the budget) and the other way
+ * with a generous margin: this machine is shared and noisy. */
+#define TU_LATE_MARGIN_MS 1500
+
+#define tu_assert_took(start_ms, budget_ms)                                              \
+    do {                                                                                 \
+        int64_t tu_el_ = tu_now_ms() - (start_ms);                                       \
+        cr_assert_geq(tu_el_, (int64_t)(budget_ms), "returned after %lld ms, before its %d ms budget", \
+                      (long long)tu_el_, (int)(budget_ms));                              \
+        cr_assert_leq(tu_el_, (int64_t)(budget_ms) + TU_LATE_MARGIN_MS,                  \
+                      "returned after %lld ms, far past its %d ms budget",                \
+                      (long long)tu_el_, (int)(budget_ms));                              \
+    } while (0)
+
+/* A descriptor-leak guard: use as .init/.fini of a TestSuite. Criterion runs every
+ * test in its own process, so the count is per test. */
+static int tu_fds_at_start_;
+static inline void tu_fd_guard_begin(void) { tu_fds_at_start_ = tu_count_fds(); }
+static inline void tu_fd_guard_end(void)
+{
+    cr_expect_eq(tu_count_fds(), tu_fds_at_start_, "descriptors leaked: %d open at start, %d at end",
+                 tu_fds_at_start_, tu_count_fds());
+}
+
+/* A listener on 127.0.0.1 (or host) with an ephemeral port, a client connected to it,
+ * and the server side accepted. Any of the out pointers may be NULL (that endpoint is
+ * closed at once). */
+static inline void tu_tcp_pair_on(const char *host, sk_tcp **listener, sk_tcp **client, sk_tcp **server)
+{
+    sk_tcp *l = NULL, *c = NULL, *s = NULL;
+    sk_addr a;
+    cr_assert_eq(sk_tcp_listen(&l, host, 0, 16), SK_OK);
+    cr_assert_eq(sk_tcp_local_addr(l, &a), SK_OK);
+    cr_assert_eq(sk_tcp_connect(&c, host, sk_addr_port(&a), 5000), SK_OK);
+    cr_assert_eq(sk_tcp_accept(l, &s, 5000), SK_OK);
+    if (listener) *listener = l; else sk_tcp_close(l);
+    if (client) *client = c; else sk_tcp_close(c);
+    if (server) *server = s; else sk_tcp_close(s);
+}
+
+static inline void tu_tcp_pair(sk_tcp **listener, sk_tcp **client, sk_tcp **server)
+{
+    tu_tcp_pair_on("127.0.0.1", listener, client, server);
+}
+
+#endif /* SK_TESTUTIL_H */
