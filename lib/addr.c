@@ -1,0 +1,312 @@
+/* sk_addr: a caller-allocated copy of a sockaddr_in or sockaddr_in6. */
+#include "internal.h"
+
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <string.h>
+
+_Static_assert(sizeof(sk_addr) == 128, "sk_addr is 128 bytes: part of the ABI");
+_Static_assert(sizeof(struct sockaddr_in6) <= sizeof(((sk_addr *)0)->u.bytes),
+               "sk_addr holds a sockaddr_in6");
+_Static_assert(SK_ADDR_STRLEN >= 1 + INET6_ADDRSTRLEN - 1 + 1 + 10 + 2 + 5 + 1,
+               "SK_ADDR_STRLEN holds the longest text");
+
+static void addr_clear(sk_addr *addr)
+{
+    memset(addr, 0, sizeof *addr);
+}
+
+int sk__addr_from(sk_addr *addr, const struct sockaddr *sa, socklen_t len)
+{
+    addr_clear(addr);
+    if (sa->sa_family == AF_INET && len >= (socklen_t)sizeof(struct sockaddr_in)) {
+        struct sockaddr_in in;
+        memcpy(&in, sa, sizeof in);
+        memset(in.sin_zero, 0, sizeof in.sin_zero);
+        memcpy(addr->u.bytes, &in, sizeof in);
+        addr->len = sizeof in;
+        return SK_OK;
+    }
+    if (sa->sa_family == AF_INET6 && len >= (socklen_t)sizeof(struct sockaddr_in6)) {
+        struct sockaddr_in6 in6;
+        memcpy(&in6, sa, sizeof in6);
+        if (IN6_IS_ADDR_V4MAPPED(&in6.sin6_addr)) {
+            /* A client of a dual-stack socket is an IPv4 client: say so. */
+            struct sockaddr_in in;
+            memset(&in, 0, sizeof in);
+            in.sin_family = AF_INET;
+            in.sin_port = in6.sin6_port;
+            memcpy(&in.sin_addr, &in6.sin6_addr.s6_addr[12], 4);
+            memcpy(addr->u.bytes, &in, sizeof in);
+            addr->len = sizeof in;
+            return SK_OK;
+        }
+        memcpy(addr->u.bytes, &in6, sizeof in6);
+        addr->len = sizeof in6;
+        return SK_OK;
+    }
+    return sk__fail(SK_EINVAL);
+}
+
+/* The family of a non-empty, well-formed address, else 0. */
+static int addr_family(const sk_addr *addr)
+{
+    sa_family_t fam;
+    if (addr == NULL || addr->len == 0)
+        return 0;
+    memcpy(&fam, addr->u.bytes + offsetof(struct sockaddr, sa_family), sizeof fam);
+    if (fam == AF_INET && addr->len == sizeof(struct sockaddr_in))
+        return AF_INET;
+    if (fam == AF_INET6 && addr->len == sizeof(struct sockaddr_in6))
+        return AF_INET6;
+    return 0;
+}
+
+int sk__addr_to(const sk_addr *addr, int family, struct sockaddr_storage *ss, socklen_t *len)
+{
+    int fam = addr_family(addr);
+    memset(ss, 0, sizeof *ss);
+    if (fam == 0)
+        return sk__fail(SK_EINVAL);
+    if (fam == AF_INET && family == AF_INET6) {
+        struct sockaddr_in in;
+        struct sockaddr_in6 in6;
+        memcpy(&in, addr->u.bytes, sizeof in);
+        memset(&in6, 0, sizeof in6);
+        in6.sin6_family = AF_INET6;
+        in6.sin6_port = in.sin_port;
+        in6.sin6_addr.s6_addr[10] = 0xff;
+        in6.sin6_addr.s6_addr[11] = 0xff;
+        memcpy(&in6.sin6_addr.s6_addr[12], &in.sin_addr, 4);
+        memcpy(ss, &in6, sizeof in6);
+        *len = sizeof in6;
+        return SK_OK;
+    }
+    memcpy(ss, addr->u.bytes, addr->len);
+    *len = addr->len;
+    return SK_OK;
+}
+
+int sk__sockname(int fd, int peer, sk_addr *addr)
+{
+    struct sockaddr_storage ss;
+    socklen_t len = sizeof ss;
+    int rc = peer ? getpeername(fd, (struct sockaddr *)&ss, &len)
+                  : getsockname(fd, (struct sockaddr *)&ss, &len);
+    if (rc != 0) {
+        int err = errno;
+        addr_clear(addr);
+        errno = err;
+        return sk__map_errno(err);
+    }
+    return sk__addr_from(addr, (struct sockaddr *)&ss, len);
+}
+
+/* Port text: 1 to 5 decimal digits, at most 65535, and nothing after. */
+static int parse_port(const char *s, unsigned short *port)
+{
+    unsigned long v = 0;
+    size_t n = 0;
+    for (; s[n] >= '0' && s[n] <= '9'; n++) {
+        if (n == 5)
+            return -1;
+        v = v * 10 + (unsigned long)(s[n] - '0');
+    }
+    if (n == 0 || s[n] != '\0' || v > 65535)
+        return -1;
+    *port = (unsigned short)v;
+    return 0;
+}
+
+/* Numeric scope id: 1 to 10 decimal digits, fitting 32 bits. */
+static int parse_scope(const char *s, size_t n, uint32_t *scope)
+{
+    uint64_t v = 0;
+    if (n == 0 || n > 10)
+        return -1;
+    for (size_t i = 0; i < n; i++) {
+        if (s[i] < '0' || s[i] > '9')
+            return -1;
+        v = v * 10 + (uint64_t)(s[i] - '0');
+    }
+    if (v > UINT32_MAX)
+        return -1;
+    *scope = (uint32_t)v;
+    return 0;
+}
+
+int sk_addr_parse(sk_addr *addr, const char *text)
+{
+    char host[INET6_ADDRSTRLEN];
+    unsigned short port;
+
+    if (addr == NULL)
+        return sk__fail(SK_EINVAL);
+    addr_clear(addr);
+    if (text == NULL)
+        return sk__fail(SK_EINVAL);
+
+    if (text[0] == '[') {
+        const char *close = strchr(text + 1, ']');
+        const char *pct;
+        size_t hlen;
+        uint32_t scope = 0;
+        struct sockaddr_in6 in6;
+
+        if (close == NULL || close[1] != ':' || parse_port(close + 2, &port) != 0)
+            return sk__fail(SK_EINVAL);
+        pct = memchr(text + 1, '%', (size_t)(close - (text + 1)));
+        hlen = (size_t)((pct ? pct : close) - (text + 1));
+        if (hlen == 0 || hlen >= sizeof host)
+            return sk__fail(SK_EINVAL);
+        if (pct != NULL && parse_scope(pct + 1, (size_t)(close - (pct + 1)), &scope) != 0)
+            return sk__fail(SK_EINVAL);
+        memcpy(host, text + 1, hlen);
+        host[hlen] = '\0';
+        memset(&in6, 0, sizeof in6);
+        if (inet_pton(AF_INET6, host, &in6.sin6_addr) != 1)
+            return sk__fail(SK_EINVAL);
+        in6.sin6_family = AF_INET6;
+        in6.sin6_port = htons(port);
+        in6.sin6_scope_id = scope;
+        memcpy(addr->u.bytes, &in6, sizeof in6);
+        addr->len = sizeof in6;
+        return SK_OK;
+    } else {
+        const char *colon = strchr(text, ':');
+        size_t hlen;
+        struct sockaddr_in in;
+
+        if (colon == NULL || parse_port(colon + 1, &port) != 0)
+            return sk__fail(SK_EINVAL);
+        hlen = (size_t)(colon - text);
+        if (hlen == 0 || hlen >= sizeof host)
+            return sk__fail(SK_EINVAL);
+        memcpy(host, text, hlen);
+        host[hlen] = '\0';
+        memset(&in, 0, sizeof in);
+        /* inet_pton takes only the dotted quad: no "1.2.3", no octal, no hex. */
+        if (inet_pton(AF_INET, host, &in.sin_addr) != 1)
+            return sk__fail(SK_EINVAL);
+        in.sin_family = AF_INET;
+        in.sin_port = htons(port);
+        memcpy(addr->u.bytes, &in, sizeof in);
+        addr->len = sizeof in;
+        return SK_OK;
+    }
+}
+
+int sk_addr_format(const sk_addr *addr, char *buf, size_t cap)
+{
+    char host[INET6_ADDRSTRLEN];
+    char text[SK_ADDR_STRLEN];
+    int n;
+    int fam = addr_family(addr);
+
+    if (buf != NULL && cap > 0)
+        buf[0] = '\0';
+    if (fam == 0 || buf == NULL)
+        return sk__fail(SK_EINVAL);
+    if (fam == AF_INET) {
+        struct sockaddr_in in;
+        memcpy(&in, addr->u.bytes, sizeof in);
+        if (inet_ntop(AF_INET, &in.sin_addr, host, sizeof host) == NULL)
+            return sk__fail(SK_EINVAL);
+        n = snprintf(text, sizeof text, "%s:%u", host, (unsigned)ntohs(in.sin_port));
+    } else {
+        struct sockaddr_in6 in6;
+        memcpy(&in6, addr->u.bytes, sizeof in6);
+        if (inet_ntop(AF_INET6, &in6.sin6_addr, host, sizeof host) == NULL)
+            return sk__fail(SK_EINVAL);
+        if (in6.sin6_scope_id != 0)
+            n = snprintf(text, sizeof text, "[%s%%%lu]:%u", host, (unsigned long)in6.sin6_scope_id,
+                         (unsigned)ntohs(in6.sin6_port));
+        else
+            n = snprintf(text, sizeof text, "[%s]:%u", host, (unsigned)ntohs(in6.sin6_port));
+    }
+    if (n < 0 || (size_t)n >= cap)
+        return sk__fail(SK_EINVAL);
+    memcpy(buf, text, (size_t)n + 1);
+    return SK_OK;
+}
+
+int sk_addr_port(const sk_addr *addr)
+{
+    int fam = addr_family(addr);
+    if (fam == AF_INET) {
+        struct sockaddr_in in;
+        memcpy(&in, addr->u.bytes, sizeof in);
+        return ntohs(in.sin_port);
+    }
+    if (fam == AF_INET6) {
+        struct sockaddr_in6 in6;
+        memcpy(&in6, addr->u.bytes, sizeof in6);
+        return ntohs(in6.sin6_port);
+    }
+    return sk__fail(SK_EINVAL);
+}
+
+int sk_addr_family(const sk_addr *addr)
+{
+    switch (addr_family(addr)) {
+    case AF_INET: return 4;
+    case AF_INET6: return 6;
+    default: return sk__fail(SK_EINVAL);
+    }
+}
+
+int sk_addr_resolve(sk_addr *addr, const char *host, int port)
+{
+    struct addrinfo *list;
+    int rc;
+
+    if (addr == NULL)
+        return sk__fail(SK_EINVAL);
+    addr_clear(addr);
+    if (host == NULL || host[0] == '\0' || !sk__port_ok(port, 1))
+        return sk__fail(SK_EINVAL);
+    rc = sk__resolve(host, port, SOCK_STREAM, 0, &list);
+    if (rc != SK_OK)
+        return rc;
+    {
+        const struct addrinfo *ai = sk__pick_listen_addr(list);
+        rc = sk__addr_from(addr, ai->ai_addr, ai->ai_addrlen);
+    }
+    freeaddrinfo(list);
+    return rc;
+}
+
+int sk_addr_from_sockaddr(sk_addr *addr, const void *sa, size_t len)
+{
+    sa_family_t fam;
+    if (addr == NULL)
+        return sk__fail(SK_EINVAL);
+    addr_clear(addr);
+    if (sa == NULL || len < sizeof(struct sockaddr_in))
+        return sk__fail(SK_EINVAL);
+    memcpy(&fam, (const char *)sa + offsetof(struct sockaddr, sa_family), sizeof fam);
+    if (fam == AF_INET6 && len < sizeof(struct sockaddr_in6))
+        return sk__fail(SK_EINVAL);
+    {
+        /* Copy first: the caller's pointer need not be aligned for a sockaddr. */
+        struct sockaddr_storage ss;
+        size_t n = len < sizeof ss ? len : sizeof ss;
+        memset(&ss, 0, sizeof ss);
+        memcpy(&ss, sa, n);
+        return sk__addr_from(addr, (const struct sockaddr *)&ss, (socklen_t)n);
+    }
+}
+
+const void *sk_addr_sockaddr(const sk_addr *addr, size_t *len)
+{
+    if (addr_family(addr) == 0) {
+        if (len != NULL)
+            *len = 0;
+        return NULL;
+    }
+    if (len != NULL)
+        *len = addr->len;
+    return addr->u.bytes;
+}

@@ -1,0 +1,337 @@
+/* TCP endpoints. Connected sockets stay in blocking mode and wait through their own
+ * SO_RCVTIMEO/SO_SNDTIMEO, so a transfer costs the one system call it needs whether
+ * the data is there or has to be waited for; listeners are non-blocking and wait in
+ * poll(), because accept4() has no per-call "don't wait" flag. */
+#include "internal.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <poll.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+struct sk_tcp {
+    sk__sock s;
+    int listening;
+    int shut; /* SK_SHUT_* bits this end asked for; atomic: any thread may set them */
+};
+
+/* Go's floor for one address's share of a connect budget. */
+#define CONNECT_MIN_SHARE_NS INT64_C(2000000000)
+
+static int tcp_new(int fd, int listening, sk_tcp **out)
+{
+    sk_tcp *t = malloc(sizeof *t);
+    if (t == NULL) {
+        close(fd);
+        return sk__fail(SK_ENOMEM);
+    }
+    t->s.fd = fd;
+    t->s.rcvtimeo_ms = 0;
+    t->s.sndtimeo_ms = 0;
+    t->listening = listening;
+    t->shut = 0;
+    *out = t;
+    return SK_OK;
+}
+
+static int set_nodelay(int fd, int on)
+{
+    return setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on) == 0 ? SK_OK : sk__map_errno(errno);
+}
+
+/* One attempt at one address, within dl. On success *fd is a connected, blocking,
+ * close-on-exec socket with TCP_NODELAY on. */
+static int connect_one(const struct addrinfo *ai, const sk__deadline *dl, int *fd)
+{
+    int rc = SK_OK;
+    int s = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, ai->ai_protocol);
+    if (s < 0)
+        return sk__map_errno(errno);
+    if (connect(s, ai->ai_addr, ai->ai_addrlen) != 0) {
+        /* A non-blocking connect goes on in the background after EINTR too. */
+        if (errno != EINPROGRESS && errno != EINTR) {
+            rc = sk__map_errno(errno);
+        } else if ((rc = sk__wait(s, POLLOUT, dl)) == SK_OK) {
+            int err = 0;
+            socklen_t len = sizeof err;
+            if (getsockopt(s, SOL_SOCKET, SO_ERROR, &err, &len) != 0)
+                err = errno;
+            if (err != 0) {
+                errno = err;
+                rc = sk__map_errno(err);
+            }
+        }
+    }
+    if (rc == SK_OK) {
+        int fl = fcntl(s, F_GETFL);
+        if (fl < 0 || fcntl(s, F_SETFL, fl & ~O_NONBLOCK) != 0)
+            rc = sk__map_errno(errno);
+    }
+    if (rc == SK_OK)
+        rc = set_nodelay(s, 1);
+    if (rc != SK_OK) {
+        sk__close_keep_errno(s);
+        return rc;
+    }
+    *fd = s;
+    return SK_OK;
+}
+
+int sk_tcp_connect(sk_tcp **conn, const char *host, int port, int timeout_ms)
+{
+    sk__deadline dl;
+    struct addrinfo *list;
+    int rc, first_rc = SK_OK, first_errno = 0, fd = -1, left = 0;
+
+    if (conn == NULL)
+        return sk__fail(SK_EINVAL);
+    *conn = NULL;
+    if (host == NULL || host[0] == '\0' || !sk__port_ok(port, 0))
+        return sk__fail(SK_EINVAL);
+    if ((rc = sk__deadline_init(&dl, timeout_ms)) != SK_OK)
+        return rc;
+    if ((rc = sk__resolve(host, port, SOCK_STREAM, 0, &list)) != SK_OK)
+        return rc;
+    for (const struct addrinfo *ai = list; ai != NULL; ai = ai->ai_next)
+        left++;
+    for (const struct addrinfo *ai = list; ai != NULL; ai = ai->ai_next, left--) {
+        sk__deadline part = dl;
+        if (dl.mode == SK__FINITE && left > 1) {
+            /* Share what is left among the addresses still to try, so that one that
+             * drops packets cannot eat the whole budget. */
+            int64_t now = sk__now_ns(), remain = dl.at_ns - now;
+            int64_t share = remain / left;
+            if (share < CONNECT_MIN_SHARE_NS)
+                share = remain < CONNECT_MIN_SHARE_NS ? remain : CONNECT_MIN_SHARE_NS;
+            part.at_ns = now + share;
+        }
+        rc = connect_one(ai, &part, &fd);
+        if (rc == SK_OK)
+            break;
+        if (first_rc == SK_OK) {
+            first_rc = rc;
+            first_errno = errno;
+        }
+        if (sk__deadline_expired(&dl))
+            break;
+    }
+    freeaddrinfo(list);
+    if (rc != SK_OK) {
+        errno = first_errno;
+        return first_rc;
+    }
+    return tcp_new(fd, 0, conn);
+}
+
+int sk_tcp_listen(sk_tcp **listener, const char *host, int port, int backlog)
+{
+    int fd, family, rc;
+
+    if (listener == NULL)
+        return sk__fail(SK_EINVAL);
+    *listener = NULL;
+    if (!sk__port_ok(port, 1))
+        return sk__fail(SK_EINVAL);
+    rc = sk__open_bound(host, port, SOCK_STREAM, 1, 1, &fd, &family);
+    if (rc != SK_OK)
+        return rc;
+    if (listen(fd, backlog > 0 ? backlog : SOMAXCONN) != 0) {
+        rc = sk__map_errno(errno);
+        sk__close_keep_errno(fd);
+        return rc;
+    }
+    return tcp_new(fd, 1, listener);
+}
+
+int sk_tcp_accept(sk_tcp *listener, sk_tcp **conn, int timeout_ms)
+{
+    sk__deadline dl;
+    int rc;
+
+    if (conn == NULL)
+        return sk__fail(SK_EINVAL);
+    *conn = NULL;
+    if (listener == NULL || !listener->listening)
+        return sk__fail(SK_EINVAL);
+    if ((rc = sk__deadline_init(&dl, timeout_ms)) != SK_OK)
+        return rc;
+    for (;;) {
+        int fd = accept4(listener->s.fd, NULL, NULL, SOCK_CLOEXEC);
+        if (fd >= 0) {
+            if ((rc = set_nodelay(fd, 1)) != SK_OK) {
+                sk__close_keep_errno(fd);
+                return rc;
+            }
+            return tcp_new(fd, 0, conn);
+        }
+        switch (errno) {
+        case EINTR:
+        case ECONNABORTED: /* the client left before we took it: wait for the next */
+        case EPROTO:
+            continue;
+        case EAGAIN:
+#if EWOULDBLOCK != EAGAIN
+        case EWOULDBLOCK:
+#endif
+            if (dl.mode == SK__NOW)
+                return sk__fail(SK_ETIMEDOUT);
+            if ((rc = sk__wait(listener->s.fd, POLLIN, &dl)) != SK_OK)
+                return rc;
+            continue;
+        default:
+            /* EMFILE/ENFILE come back as SK_EMFILE; the listener stays usable. */
+            return sk__map_errno(errno);
+        }
+    }
+}
+
+/* Checks shared by every transfer; stores 0 in *done first. */
+static int xfer_begin(sk_tcp *conn, const void *buf, size_t len, size_t *done, int timeout_ms, sk__deadline *dl)
+{
+    if (done != NULL)
+        *done = 0;
+    if (conn == NULL || conn->listening || (buf == NULL && len > 0))
+        return sk__fail(SK_EINVAL);
+    return sk__deadline_init(dl, timeout_ms);
+}
+
+static int send_impl(sk_tcp *conn, const void *buf, size_t len, size_t *sent, int timeout_ms, int all)
+{
+    sk__deadline dl;
+    size_t n = 0;
+    int rc = xfer_begin(conn, buf, len, sent, timeout_ms, &dl);
+
+    while (rc == SK_OK && n < len) {
+        int flags;
+        ssize_t k;
+        if ((rc = sk__prepare(&conn->s, SO_SNDTIMEO, &dl, &flags)) != SK_OK)
+            break;
+        /* MSG_NOSIGNAL: a peer that vanished must not kill the caller. */
+        k = send(conn->s.fd, (const char *)buf + n, len - n, flags | MSG_NOSIGNAL);
+        if (k >= 0) {
+            n += (size_t)k;
+            if (!all && n > 0)
+                break;
+            continue;
+        }
+        rc = sk__after_failure(errno, &dl);
+        if (rc == SK_ECONNRESET && errno == EPIPE &&
+            (__atomic_load_n(&conn->shut, __ATOMIC_RELAXED) & SK_SHUT_WR))
+            rc = SK_ECLOSED; /* our own shutdown, not a broken connection */
+    }
+    if (sent != NULL)
+        *sent = n;
+    return rc;
+}
+
+static int recv_impl(sk_tcp *conn, void *buf, size_t len, size_t *received, int timeout_ms, int exact)
+{
+    sk__deadline dl;
+    size_t n = 0;
+    int rc = xfer_begin(conn, buf, len, received, timeout_ms, &dl);
+
+    while (rc == SK_OK && n < len) {
+        int flags;
+        ssize_t k;
+        if ((rc = sk__prepare(&conn->s, SO_RCVTIMEO, &dl, &flags)) != SK_OK)
+            break;
+        /* MSG_WAITALL: the kernel gathers the whole message in one call when it can. */
+        k = recv(conn->s.fd, (char *)buf + n, len - n, flags | (exact ? MSG_WAITALL : 0));
+        if (k > 0) {
+            n += (size_t)k;
+            if (!exact)
+                break;
+        } else if (k == 0) {
+            rc = sk__fail(SK_ECLOSED);
+        } else {
+            rc = sk__after_failure(errno, &dl);
+        }
+    }
+    if (received != NULL)
+        *received = n;
+    return rc;
+}
+
+int sk_tcp_send_all(sk_tcp *conn, const void *buf, size_t len, size_t *sent, int timeout_ms)
+{
+    return send_impl(conn, buf, len, sent, timeout_ms, 1);
+}
+
+int sk_tcp_send(sk_tcp *conn, const void *buf, size_t len, size_t *sent, int timeout_ms)
+{
+    return send_impl(conn, buf, len, sent, timeout_ms, 0);
+}
+
+int sk_tcp_recv_exact(sk_tcp *conn, void *buf, size_t len, size_t *received, int timeout_ms)
+{
+    return recv_impl(conn, buf, len, received, timeout_ms, 1);
+}
+
+int sk_tcp_recv(sk_tcp *conn, void *buf, size_t cap, size_t *received, int timeout_ms)
+{
+    return recv_impl(conn, buf, cap, received, timeout_ms, 0);
+}
+
+int sk_tcp_shutdown(sk_tcp *conn, int how)
+{
+    int sys;
+    if (conn == NULL || conn->listening)
+        return sk__fail(SK_EINVAL);
+    switch (how) {
+    case SK_SHUT_RD: sys = SHUT_RD; break;
+    case SK_SHUT_WR: sys = SHUT_WR; break;
+    case SK_SHUT_RDWR: sys = SHUT_RDWR; break;
+    default: return sk__fail(SK_EINVAL);
+    }
+    __atomic_fetch_or(&conn->shut, how, __ATOMIC_RELAXED);
+    /* Wakes a thread blocked in recv (it sees end of stream) or send (EPIPE). */
+    if (shutdown(conn->s.fd, sys) != 0)
+        return sk__map_errno(errno);
+    return SK_OK;
+}
+
+int sk_tcp_local_addr(const sk_tcp *t, sk_addr *addr)
+{
+    if (addr == NULL)
+        return sk__fail(SK_EINVAL);
+    if (t == NULL) {
+        memset(addr, 0, sizeof *addr);
+        return sk__fail(SK_EINVAL);
+    }
+    return sk__sockname(t->s.fd, 0, addr);
+}
+
+int sk_tcp_peer_addr(const sk_tcp *conn, sk_addr *addr)
+{
+    if (addr == NULL)
+        return sk__fail(SK_EINVAL);
+    if (conn == NULL || conn->listening) {
+        memset(addr, 0, sizeof *addr);
+        return sk__fail(SK_EINVAL);
+    }
+    return sk__sockname(conn->s.fd, 1, addr);
+}
+
+int sk_tcp_fd(const sk_tcp *t)
+{
+    return t == NULL ? sk__fail(SK_EINVAL) : t->s.fd;
+}
+
+int sk_tcp_set_nodelay(sk_tcp *conn, int on)
+{
+    if (conn == NULL || conn->listening)
+        return sk__fail(SK_EINVAL);
+    return set_nodelay(conn->s.fd, on != 0);
+}
+
+void sk_tcp_close(sk_tcp *t)
+{
+    if (t == NULL)
+        return;
+    close(t->s.fd);
+    free(t);
+}
