@@ -65,8 +65,10 @@ const struct addrinfo *sk__pick_listen_addr(const struct addrinfo *list);
 
 /* A socket of type socktype bound to host:port (NULL or "" for every address,
  * dual-stack where possible), close-on-exec, non-blocking when nonblock is set,
- * SO_REUSEADDR when reuse is set. */
-int sk__open_bound(const char *host, int port, int socktype, int nonblock, int reuse, int *fd, int *family);
+ * SO_REUSEADDR when reuse is set. *family is the socket's; *dual is set when it is
+ * an IPv6 socket that takes IPv4 too (IPV6_V6ONLY off). */
+int sk__open_bound(const char *host, int port, int socktype, int nonblock, int reuse, int *fd, int *family,
+                   int *dual);
 
 /* close() that keeps errno. */
 void sk__close_keep_errno(int fd);

@@ -251,10 +251,12 @@ static int bind_fd(int fd, int family, int reuse, const struct sockaddr *sa, soc
     return rc;
 }
 
-int sk__open_bound(const char *host, int port, int socktype, int nonblock, int reuse, int *fd, int *family)
+int sk__open_bound(const char *host, int port, int socktype, int nonblock, int reuse, int *fd, int *family,
+                   int *dual)
 {
     int rc;
     *fd = -1;
+    *dual = 0;
     if (host == NULL || host[0] == '\0') {
         /* Every local address: one dual-stack IPv6 socket where the system has
          * IPv6, else IPv4. */
@@ -266,6 +268,7 @@ int sk__open_bound(const char *host, int port, int socktype, int nonblock, int r
         rc = open_socket(AF_INET6, socktype, nonblock, fd);
         if (rc == SK_OK) {
             *family = AF_INET6;
+            *dual = 1;
             rc = bind_fd(*fd, AF_INET6, reuse, (struct sockaddr *)&in6, sizeof in6, 0);
         } else if (errno == EAFNOSUPPORT) {
             struct sockaddr_in in;

@@ -129,14 +129,14 @@ int sk_tcp_connect(sk_tcp **conn, const char *host, int port, int timeout_ms)
 
 int sk_tcp_listen(sk_tcp **listener, const char *host, int port, int backlog)
 {
-    int fd, family, rc;
+    int fd, family, dual, rc;
 
     if (listener == NULL)
         return sk__fail(SK_EINVAL);
     *listener = NULL;
     if (!sk__port_ok(port, 1))
         return sk__fail(SK_EINVAL);
-    rc = sk__open_bound(host, port, SOCK_STREAM, 1, 1, &fd, &family);
+    rc = sk__open_bound(host, port, SOCK_STREAM, 1, 1, &fd, &family, &dual);
     if (rc != SK_OK)
         return rc;
     if (listen(fd, backlog > 0 ? backlog : SOMAXCONN) != 0) {

@@ -9,11 +9,12 @@
 
 struct sk_udp {
     sk__sock s;
-    int family;    /* of the socket: an IPv4 destination is mapped on an IPv6 one */
+    int family;    /* of the socket */
+    int dual;      /* an IPv6 socket that reaches IPv4 too: IPv4 destinations are mapped */
     int connected;
 };
 
-static int udp_new(int fd, int family, int connected, sk_udp **out)
+static int udp_new(int fd, int family, int dual, int connected, sk_udp **out)
 {
     sk_udp *u = malloc(sizeof *u);
     if (u == NULL) {
@@ -24,6 +25,7 @@ static int udp_new(int fd, int family, int connected, sk_udp **out)
     u->s.rcvtimeo_ms = 0;
     u->s.sndtimeo_ms = 0;
     u->family = family;
+    u->dual = dual;
     u->connected = connected;
     *out = u;
     return SK_OK;
@@ -31,7 +33,7 @@ static int udp_new(int fd, int family, int connected, sk_udp **out)
 
 int sk_udp_bind(sk_udp **udp, const char *host, int port)
 {
-    int fd, family, rc;
+    int fd, family, dual, rc;
 
     if (udp == NULL)
         return sk__fail(SK_EINVAL);
@@ -39,10 +41,10 @@ int sk_udp_bind(sk_udp **udp, const char *host, int port)
     if (!sk__port_ok(port, 1))
         return sk__fail(SK_EINVAL);
     /* No SO_REUSEADDR: on UDP it would let a second socket share the port silently. */
-    rc = sk__open_bound(host, port, SOCK_DGRAM, 0, 0, &fd, &family);
+    rc = sk__open_bound(host, port, SOCK_DGRAM, 0, 0, &fd, &family, &dual);
     if (rc != SK_OK)
         return rc;
-    return udp_new(fd, family, 0, udp);
+    return udp_new(fd, family, dual, 0, udp);
 }
 
 int sk_udp_connect(sk_udp **udp, const char *host, int port)
@@ -78,7 +80,7 @@ int sk_udp_connect(sk_udp **udp, const char *host, int port)
         errno = first_errno;
         return first_rc;
     }
-    return udp_new(fd, family, 1, udp);
+    return udp_new(fd, family, 0, 1, udp);
 }
 
 /* One datagram out: to NULL means the connected peer. */
@@ -94,10 +96,12 @@ static int send_impl(sk_udp *udp, const void *buf, size_t len, const sk_addr *to
     if (to == NULL && !udp->connected)
         return sk__fail(SK_EINVAL);
     if (to != NULL) {
-        if ((rc = sk__addr_to(to, udp->family, &ss, &sl)) != SK_OK)
+        /* An IPv4 destination is mapped only for a dual-stack socket; any other
+         * family mismatch is a destination this endpoint cannot reach. */
+        if ((rc = sk__addr_to(to, udp->dual ? AF_INET6 : 0, &ss, &sl)) != SK_OK)
             return rc;
         if (ss.ss_family != udp->family)
-            return sk__fail(SK_EINVAL); /* an IPv6 destination for an IPv4 socket */
+            return sk__fail(SK_EINVAL);
     }
     if ((rc = sk__deadline_init(&dl, timeout_ms)) != SK_OK)
         return rc;
