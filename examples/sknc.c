@@ -1,0 +1,434 @@
+/* sknc: a small netcat on libsockkit -- the notes' "nc localhost 1234" and
+ * "nc -nlvp 1234".
+ *
+ *   sknc [-u] [-v] [-w secs] host port              connect to host:port
+ *   sknc -l [-u] [-v] [-k] [-w secs] [host] port    listen on [host:]port
+ *
+ * Copies standard input to the socket and the socket to standard output, byte for
+ * byte, in both directions at once: one poll() watches standard input and the
+ * socket's descriptor (sk_tcp_fd / sk_udp_fd), and the library call that follows a
+ * "ready" is made with a budget of 0, so it never blocks.
+ *
+ *   -l       listen instead of connecting; without host, on every local address.
+ *   -u       UDP instead of TCP. Every read from standard input becomes one datagram.
+ *            When listening, the sender of the first datagram becomes the peer (as
+ *            nc -u -l does); datagrams from anyone else are ignored.
+ *   -k       (TCP, with -l) after a connection ends, accept the next one.
+ *   -w secs  give up connecting, or waiting for a connection or a first datagram,
+ *            after secs; close a connection on which nothing moved for secs.
+ *   -v       say what happens on standard error ("listening on 127.0.0.1:40255").
+ *
+ * End of input half-closes a TCP connection (the peer sees end of stream and can still
+ * answer); the connection is over when both directions are: our input has ended and
+ * the peer has closed its side. UDP has no end of stream: use -w, or stop sknc.
+ * Exit status: 0 when the transfer ended normally (idle timeout included), 1 on an
+ * error, 2 on a usage error.
+ */
+#define _POSIX_C_SOURCE 200809L
+
+#include <errno.h>
+#include <poll.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <sockkit.h>
+
+#define IN_CHUNK 16384   /* one read from standard input; one datagram with -u */
+#define NET_CHUNK 65536  /* room for any UDP datagram */
+
+static struct {
+    int listen, udp, verbose, keep;
+    int wait_ms;         /* -w in milliseconds; 0: no limit */
+    const char *host;    /* NULL: every local address (listen mode only) */
+    int port;
+} opt;
+
+static int input_done;   /* standard input has ended (for good: shared by -k sessions) */
+
+/* The other end: a TCP connection, or a UDP endpoint. A bound UDP endpoint (listen
+ * mode) learns its peer from the first datagram and then sends with sendto. */
+typedef struct peer {
+    sk_tcp *tcp;
+    sk_udp *udp;
+    int udp_bound;
+    int have_addr;
+    sk_addr addr;
+} peer;
+
+static void usage(FILE *out)
+{
+    fprintf(out, "usage: sknc [-u] [-v] [-w secs] host port\n"
+                 "       sknc -l [-u] [-v] [-k] [-w secs] [host] port\n");
+}
+
+/* -v messages. */
+static void say(const char *fmt, ...)
+{
+    va_list ap;
+    if (!opt.verbose)
+        return;
+    va_start(ap, fmt);
+    fputs("sknc: ", stderr);
+    vfprintf(stderr, fmt, ap);
+    fputc('\n', stderr);
+    va_end(ap);
+    fflush(stderr);
+}
+
+/* One line on stderr: what failed, the library's error name and its text. For
+ * SK_EOS ("any other system error") errno tells the real cause, so show it too. */
+static void report(const char *what, int rc, int err)
+{
+    if (rc == SK_EOS)
+        fprintf(stderr, "sknc: %s: %s (%s: %s)\n", what, sk_errname(rc), sk_strerror(rc), strerror(err));
+    else
+        fprintf(stderr, "sknc: %s: %s (%s)\n", what, sk_errname(rc), sk_strerror(rc));
+}
+
+/* A whole decimal number in [min, max], or -1. */
+static long parse_number(const char *text, long min, long max)
+{
+    char *end;
+    long v;
+    errno = 0;
+    v = strtol(text, &end, 10);
+    if (errno != 0 || end == text || *end != '\0' || v < min || v > max)
+        return -1;
+    return v;
+}
+
+static const char *addr_text(const sk_addr *a, char buf[SK_ADDR_STRLEN])
+{
+    if (sk_addr_format(a, buf, SK_ADDR_STRLEN) != SK_OK)
+        strcpy(buf, "?");
+    return buf;
+}
+
+/* write() until everything is out; 0 or -1 with errno. */
+static int write_all(int fd, const char *buf, size_t len)
+{
+    while (len > 0) {
+        ssize_t k = write(fd, buf, len);
+        if (k < 0) {
+            if (errno == EINTR)
+                continue;
+            return -1;
+        }
+        buf += k;
+        len -= (size_t)k;
+    }
+    return 0;
+}
+
+static int net_fd(const peer *p)
+{
+    return p->tcp != NULL ? sk_tcp_fd(p->tcp) : sk_udp_fd(p->udp);
+}
+
+/* Sends what the system takes now (a budget of 0 never blocks) and says how much in
+ * *sent; SK_ETIMEDOUT means nothing fitted: poll() for POLLOUT and try again.
+ * A datagram goes whole or not at all. */
+static int net_send(peer *p, const char *buf, size_t len, size_t *sent)
+{
+    int rc;
+    *sent = 0;
+    if (p->tcp != NULL)
+        return sk_tcp_send(p->tcp, buf, len, sent, 0);
+    if (p->udp_bound)
+        rc = sk_udp_sendto(p->udp, buf, len, &p->addr, 0);
+    else
+        rc = sk_udp_send(p->udp, buf, len, 0);
+    if (rc == SK_OK)
+        *sent = len;
+    return rc;
+}
+
+/* Called when the socket is readable, so a budget of 0 is enough. *got == 0 with
+ * SK_OK: nothing for standard output (a datagram from a stranger, a spurious wake). */
+static int net_recv(peer *p, char *buf, size_t cap, size_t *got)
+{
+    int rc;
+    *got = 0;
+    if (p->tcp != NULL) {
+        rc = sk_tcp_recv(p->tcp, buf, cap, got, 0);
+    } else if (!p->udp_bound) {
+        rc = sk_udp_recv(p->udp, buf, cap, got, 0);
+    } else {
+        sk_addr from;
+        char a[SK_ADDR_STRLEN], b[SK_ADDR_STRLEN];
+        rc = sk_udp_recvfrom(p->udp, buf, cap, got, &from, 0);
+        if (rc != SK_OK && rc != SK_ETRUNCATED)
+            return rc == SK_ETIMEDOUT ? SK_OK : rc;
+        if (!p->have_addr) {
+            p->addr = from;
+            p->have_addr = 1;
+            say("datagrams from %s", addr_text(&from, a));
+        } else if (strcmp(addr_text(&from, a), addr_text(&p->addr, b)) != 0) {
+            say("ignored a datagram from %s", a);
+            *got = 0;
+            return SK_OK;
+        }
+        return rc;
+    }
+    return rc == SK_ETIMEDOUT ? SK_OK : rc;
+}
+
+/* End of our input: a TCP connection is half-closed, so the peer sees end of stream. */
+static int end_input(peer *p)
+{
+    input_done = 1;
+    say("end of input");
+    if (p->tcp != NULL) {
+        int rc = sk_tcp_shutdown(p->tcp, SK_SHUT_WR);
+        if (rc != SK_OK) {
+            report("half-closing the connection", rc, errno);
+            return 1;
+        }
+    }
+    return 0;
+}
+
+/* Copies in both directions until both are over, the idle timeout, or an error.
+ * Returns the exit status.
+ *
+ * Nothing here blocks but poll(): input that the socket cannot take yet waits in
+ * `in` (and standard input is not read meanwhile) until poll() says POLLOUT. So two
+ * programs that both send a lot at once cannot end up both stuck in a send while
+ * neither reads. (Writing to standard output may block; that only slows us down.) */
+static int copy_loop(peer *p)
+{
+    static char in[IN_CHUNK], out[NET_CHUNK];
+    size_t pend_off = 0, pend_len = 0; /* input read but not yet sent: in[pend_off..] */
+    int net_open = 1;                  /* the peer may still send (UDP: always) */
+
+    if (input_done && end_input(p) != 0) /* a later -k connection: input is over already */
+        return 1;
+    while (net_open || !input_done) {
+        struct pollfd fds[2];
+        int n, rc;
+
+        /* Standard input is read only when everything read before has gone out, and
+         * (listening for UDP) once there is someone to send it to. */
+        fds[0].fd = (pend_len > 0 || input_done || (p->udp_bound && !p->have_addr)) ? -1 : STDIN_FILENO;
+        fds[0].events = POLLIN;
+        fds[0].revents = 0;
+        fds[1].fd = net_fd(p);
+        fds[1].events = (short)((net_open ? POLLIN : 0) | (pend_len > 0 ? POLLOUT : 0));
+        fds[1].revents = 0;
+        if (fds[1].events == 0)
+            fds[1].fd = -1;
+
+        n = poll(fds, 2, opt.wait_ms > 0 ? opt.wait_ms : -1);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            fprintf(stderr, "sknc: poll: %s\n", strerror(errno));
+            return 1;
+        }
+        if (n == 0) {
+            if (p->udp_bound && !p->have_addr) {
+                fprintf(stderr, "sknc: no datagram within %d s\n", opt.wait_ms / 1000);
+                return 1;
+            }
+            say("nothing moved for %d s, closing", opt.wait_ms / 1000);
+            return 0;
+        }
+
+        /* Socket to standard output. */
+        if (net_open && (fds[1].revents & (POLLIN | POLLHUP | POLLERR))) {
+            size_t got;
+            rc = net_recv(p, out, sizeof out, &got);
+            if (rc == SK_ECLOSED) {
+                say("the peer closed its side");
+                net_open = 0;
+            } else if (rc != SK_OK && rc != SK_ETRUNCATED) {
+                report("receiving", rc, errno);
+                return 1;
+            } else {
+                if (rc == SK_ETRUNCATED)
+                    fprintf(stderr, "sknc: a datagram was truncated to %zu bytes\n", got);
+                if (write_all(STDOUT_FILENO, out, got) != 0) {
+                    fprintf(stderr, "sknc: writing to standard output: %s\n", strerror(errno));
+                    return 1;
+                }
+            }
+        }
+
+        /* Standard input into `in`: at end of input, half-close. */
+        if (fds[0].revents != 0) {
+            ssize_t k = (fds[0].revents & POLLNVAL) ? 0 : read(STDIN_FILENO, in, sizeof in);
+            if (k < 0 && errno != EINTR && errno != EAGAIN) {
+                fprintf(stderr, "sknc: reading standard input: %s\n", strerror(errno));
+                return 1;
+            }
+            if (k == 0 && end_input(p) != 0)
+                return 1;
+            if (k > 0) {
+                pend_off = 0;
+                pend_len = (size_t)k;
+            }
+        }
+
+        /* `in` to the socket: tried at once (it usually fits), else on POLLOUT. */
+        if (pend_len > 0) {
+            size_t sent;
+            rc = net_send(p, in + pend_off, pend_len, &sent);
+            if (rc != SK_OK && rc != SK_ETIMEDOUT) {
+                report("sending", rc, errno);
+                return 1;
+            }
+            pend_off += sent;
+            pend_len -= sent;
+        }
+    }
+    say("connection over");
+    return 0;
+}
+
+static int run_connect(void)
+{
+    peer p = { 0 };
+    char a[SK_ADDR_STRLEN], what[300];
+    int rc, status;
+
+    snprintf(what, sizeof what, "cannot connect to %.200s port %d", opt.host, opt.port);
+    if (opt.udp) {
+        rc = sk_udp_connect(&p.udp, opt.host, opt.port);
+        if (rc != SK_OK) {
+            report(what, rc, errno);
+            return 1;
+        }
+        say("sending to %s port %d (udp)", opt.host, opt.port);
+        status = copy_loop(&p);
+        sk_udp_close(p.udp);
+        return status;
+    }
+    rc = sk_tcp_connect(&p.tcp, opt.host, opt.port, opt.wait_ms > 0 ? opt.wait_ms : SK_FOREVER);
+    if (rc != SK_OK) {
+        report(what, rc, errno);
+        return 1;
+    }
+    if (sk_tcp_peer_addr(p.tcp, &p.addr) == SK_OK)
+        say("connected to %s (tcp)", addr_text(&p.addr, a));
+    status = copy_loop(&p);
+    sk_tcp_close(p.tcp);
+    return status;
+}
+
+static int run_listen_udp(void)
+{
+    peer p = { 0 };
+    sk_addr local;
+    char a[SK_ADDR_STRLEN], what[300];
+    int rc, status;
+
+    rc = sk_udp_bind(&p.udp, opt.host, opt.port);
+    if (rc != SK_OK) {
+        snprintf(what, sizeof what, "cannot listen on %.200s port %d", opt.host ? opt.host : "*", opt.port);
+        report(what, rc, errno);
+        return 1;
+    }
+    p.udp_bound = 1;
+    if ((rc = sk_udp_local_addr(p.udp, &local)) != SK_OK) {
+        report("local address", rc, errno);
+        sk_udp_close(p.udp);
+        return 1;
+    }
+    say("listening on %s (udp)", addr_text(&local, a));
+    status = copy_loop(&p);
+    sk_udp_close(p.udp);
+    return status;
+}
+
+static int run_listen_tcp(void)
+{
+    sk_tcp *listener;
+    sk_addr local;
+    char a[SK_ADDR_STRLEN], what[300];
+    int rc, status = 0, served = 0;
+
+    rc = sk_tcp_listen(&listener, opt.host, opt.port, 1);
+    if (rc != SK_OK) {
+        snprintf(what, sizeof what, "cannot listen on %.200s port %d", opt.host ? opt.host : "*", opt.port);
+        report(what, rc, errno);
+        return 1;
+    }
+    if ((rc = sk_tcp_local_addr(listener, &local)) != SK_OK) {
+        report("local address", rc, errno);
+        sk_tcp_close(listener);
+        return 1;
+    }
+    say("listening on %s (tcp)", addr_text(&local, a));
+
+    do {
+        peer p = { 0 };
+        rc = sk_tcp_accept(listener, &p.tcp, opt.wait_ms > 0 ? opt.wait_ms : SK_FOREVER);
+        if (rc == SK_ETIMEDOUT && served > 0) {
+            say("no new connection for %d s", opt.wait_ms / 1000);
+            break;
+        }
+        if (rc != SK_OK) {
+            report("accept", rc, errno);
+            status = 1;
+            break;
+        }
+        if (!opt.keep) { /* one connection only: stop listening, as nc does */
+            sk_tcp_close(listener);
+            listener = NULL;
+        }
+        if (sk_tcp_peer_addr(p.tcp, &p.addr) == SK_OK)
+            say("connection from %s", addr_text(&p.addr, a));
+        status = copy_loop(&p);
+        sk_tcp_close(p.tcp);
+        served++;
+    } while (opt.keep);
+    sk_tcp_close(listener);
+    return status;
+}
+
+int main(int argc, char **argv)
+{
+    int c, npos;
+    long v;
+
+    while ((c = getopt(argc, argv, "hluvkw:")) != -1) {
+        switch (c) {
+        case 'h': usage(stdout); return 0;
+        case 'l': opt.listen = 1; break;
+        case 'u': opt.udp = 1; break;
+        case 'v': opt.verbose = 1; break;
+        case 'k': opt.keep = 1; break;
+        case 'w':
+            if ((v = parse_number(optarg, 1, 86400)) < 0) {
+                fprintf(stderr, "sknc: bad -w (1 to 86400 seconds)\n");
+                return 2;
+            }
+            opt.wait_ms = (int)v * 1000;
+            break;
+        default: usage(stderr); return 2;
+        }
+    }
+    npos = argc - optind;
+    if ((opt.listen ? (npos < 1 || npos > 2) : npos != 2)) {
+        usage(stderr);
+        return 2;
+    }
+    if (opt.keep && (!opt.listen || opt.udp)) {
+        fprintf(stderr, "sknc: -k goes with -l, over TCP\n");
+        usage(stderr);
+        return 2;
+    }
+    opt.host = npos == 2 ? argv[optind] : NULL;
+    if ((v = parse_number(argv[argc - 1], opt.listen ? 0 : 1, 65535)) < 0) {
+        fprintf(stderr, "sknc: bad port '%s'\n", argv[argc - 1]);
+        return 2;
+    }
+    opt.port = (int)v;
+
+    if (!opt.listen)
+        return run_connect();
+    return opt.udp ? run_listen_udp() : run_listen_tcp();
+}
