@@ -19,6 +19,7 @@ const char *sk_strerror(int code)
     case SK_EMSGSIZE: return "datagram too large";
     case SK_EMFILE: return "too many open files";
     case SK_EOS: return "system error";
+    case SK_ETOOLONG: return "no delimiter within the buffer";
     }
     return "unknown error";
 }
@@ -40,6 +41,7 @@ const char *sk_errname(int code)
     case SK_EMSGSIZE: return "SK_EMSGSIZE";
     case SK_EMFILE: return "SK_EMFILE";
     case SK_EOS: return "SK_EOS";
+    case SK_ETOOLONG: return "SK_ETOOLONG";
     }
     return "SK_E?";
 }

@@ -178,6 +178,7 @@ int sk__fail(int code)
     case SK_ECLOSED: errno = ENOTCONN; break;
     case SK_ETRUNCATED: errno = EMSGSIZE; break;
     case SK_ENOTFOUND: errno = ENOENT; break;
+    case SK_ETOOLONG: errno = ENOBUFS; break;
     default: break;
     }
     return code;

@@ -11,13 +11,20 @@
 #include <poll.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 struct sk_tcp {
     sk__sock s;
     int listening;
-    int shut; /* SK_SHUT_* bits this end asked for; atomic: any thread may set them */
+    int shut;      /* SK_SHUT_* bits this end asked for; atomic: any thread may set them */
+    char *rbuf;    /* read-ahead of sk_tcp_recv_until: SK_TCP_READ_BUFFER bytes, or NULL */
+    size_t rpos;   /* rbuf[rpos, rend) is read from the socket, not yet delivered */
+    size_t rend;
 };
+
+/* Gather writes go to the system this many buffers at a time (no allocation). */
+#define IOV_CHUNK 64
 
 /* Go's floor for one address's share of a connect budget. */
 #define CONNECT_MIN_SHARE_NS INT64_C(2000000000)
@@ -34,6 +41,8 @@ static int tcp_new(int fd, int listening, sk_tcp **out)
     t->s.sndtimeo_ms = 0;
     t->listening = listening;
     t->shut = 0;
+    t->rbuf = NULL;
+    t->rpos = t->rend = 0;
     *out = t;
     return SK_OK;
 }
@@ -199,6 +208,15 @@ static int xfer_begin(sk_tcp *conn, const void *buf, size_t len, size_t *done, i
     return sk__deadline_init(dl, timeout_ms);
 }
 
+/* After a send-side system call failed with err: SK_OK to retry, or the code. */
+static int send_failure(sk_tcp *conn, int err, const sk__deadline *dl)
+{
+    int rc = sk__after_failure(err, dl);
+    if (rc == SK_ECONNRESET && err == EPIPE && (__atomic_load_n(&conn->shut, __ATOMIC_RELAXED) & SK_SHUT_WR))
+        rc = SK_ECLOSED; /* our own shutdown, not a broken connection */
+    return rc;
+}
+
 static int send_impl(sk_tcp *conn, const void *buf, size_t len, size_t *sent, int timeout_ms, int all)
 {
     sk__deadline dl;
@@ -218,14 +236,24 @@ static int send_impl(sk_tcp *conn, const void *buf, size_t len, size_t *sent, in
                 break;
             continue;
         }
-        rc = sk__after_failure(errno, &dl);
-        if (rc == SK_ECONNRESET && errno == EPIPE &&
-            (__atomic_load_n(&conn->shut, __ATOMIC_RELAXED) & SK_SHUT_WR))
-            rc = SK_ECLOSED; /* our own shutdown, not a broken connection */
+        rc = send_failure(conn, errno, &dl);
     }
     if (sent != NULL)
         *sent = n;
     return rc;
+}
+
+/* Move up to want bytes of the read-ahead buffer to dst. */
+static size_t take_buffered(sk_tcp *conn, char *dst, size_t want)
+{
+    size_t k = conn->rend - conn->rpos;
+    if (k > want)
+        k = want;
+    if (k > 0) {
+        memcpy(dst, conn->rbuf + conn->rpos, k);
+        conn->rpos += k;
+    }
+    return k;
 }
 
 static int recv_impl(sk_tcp *conn, void *buf, size_t len, size_t *received, int timeout_ms, int exact)
@@ -234,6 +262,11 @@ static int recv_impl(sk_tcp *conn, void *buf, size_t len, size_t *received, int 
     size_t n = 0;
     int rc = xfer_begin(conn, buf, len, received, timeout_ms, &dl);
 
+    /* What sk_tcp_recv_until read ahead comes first: it is the start of the stream. */
+    if (rc == SK_OK && len > 0)
+        n = take_buffered(conn, buf, len);
+    if (n > 0 && !exact)
+        len = n;
     while (rc == SK_OK && n < len) {
         int flags;
         ssize_t k;
@@ -274,6 +307,128 @@ int sk_tcp_recv_exact(sk_tcp *conn, void *buf, size_t len, size_t *received, int
 int sk_tcp_recv(sk_tcp *conn, void *buf, size_t cap, size_t *received, int timeout_ms)
 {
     return recv_impl(conn, buf, cap, received, timeout_ms, 0);
+}
+
+/* Skip k bytes of a gather list from (idx, off), and any empty buffers after them. */
+static void iov_advance(const sk_iovec *iov, size_t cnt, size_t *idx, size_t *off, size_t k)
+{
+    while (*idx < cnt) {
+        size_t rem = iov[*idx].len - *off;
+        if (k < rem) {
+            *off += k;
+            return;
+        }
+        k -= rem;
+        (*idx)++;
+        *off = 0;
+    }
+}
+
+int sk_tcp_send_allv(sk_tcp *conn, const sk_iovec *iov, size_t iovcnt, size_t *sent, int timeout_ms)
+{
+    sk__deadline dl;
+    size_t n = 0, total = 0, idx = 0, off = 0;
+    int rc = xfer_begin(conn, iov, iovcnt, sent, timeout_ms, &dl);
+
+    for (size_t i = 0; rc == SK_OK && i < iovcnt; i++) {
+        if ((iov[i].base == NULL && iov[i].len > 0) || iov[i].len > SIZE_MAX - total)
+            rc = sk__fail(SK_EINVAL);
+        else
+            total += iov[i].len;
+    }
+    if (rc == SK_OK)
+        iov_advance(iov, iovcnt, &idx, &off, 0);
+    while (rc == SK_OK && idx < iovcnt) {
+        struct iovec v[IOV_CHUNK];
+        struct msghdr m;
+        size_t cnt = 0;
+        int flags;
+        ssize_t k;
+
+        for (size_t j = idx; j < iovcnt && cnt < IOV_CHUNK; j++) {
+            size_t skip = j == idx ? off : 0;
+            if (iov[j].len == skip)
+                continue;
+            v[cnt].iov_base = (char *)(uintptr_t)iov[j].base + skip;
+            v[cnt].iov_len = iov[j].len - skip;
+            cnt++;
+        }
+        if ((rc = sk__prepare(&conn->s, SO_SNDTIMEO, &dl, &flags)) != SK_OK)
+            break;
+        memset(&m, 0, sizeof m);
+        m.msg_iov = v;
+        m.msg_iovlen = cnt;
+        k = sendmsg(conn->s.fd, &m, flags | MSG_NOSIGNAL);
+        if (k >= 0) {
+            n += (size_t)k;
+            iov_advance(iov, iovcnt, &idx, &off, (size_t)k);
+            continue;
+        }
+        rc = send_failure(conn, errno, &dl);
+    }
+    if (sent != NULL)
+        *sent = n;
+    return rc;
+}
+
+int sk_tcp_recv_until(sk_tcp *conn, int delim, void *buf, size_t cap, size_t *len, int timeout_ms)
+{
+    sk__deadline dl;
+    size_t n = 0;
+    char *out = buf;
+    int rc;
+
+    if (len != NULL)
+        *len = 0;
+    if (conn == NULL || conn->listening || buf == NULL || cap == 0 || delim < 0 || delim > 255)
+        return sk__fail(SK_EINVAL);
+    if ((rc = sk__deadline_init(&dl, timeout_ms)) != SK_OK)
+        return rc;
+    if (conn->rbuf == NULL) {
+        /* Once per connection, and only for the programs that read records. */
+        if ((conn->rbuf = malloc(SK_TCP_READ_BUFFER)) == NULL)
+            return sk__fail(SK_ENOMEM);
+        conn->rpos = conn->rend = 0;
+    }
+    for (;;) {
+        int flags;
+        ssize_t k;
+        size_t avail = conn->rend - conn->rpos;
+        if (avail > 0) {
+            size_t take = avail < cap - n ? avail : cap - n;
+            const char *p = memchr(conn->rbuf + conn->rpos, delim, take);
+            if (p != NULL)
+                take = (size_t)(p - (conn->rbuf + conn->rpos)) + 1;
+            n += take_buffered(conn, out + n, take);
+            if (p != NULL)
+                break;
+            if (n == cap) {
+                rc = sk__fail(SK_ETOOLONG);
+                break;
+            }
+        }
+        if ((rc = sk__prepare(&conn->s, SO_RCVTIMEO, &dl, &flags)) != SK_OK)
+            break;
+        /* One system call brings as many records as have arrived. */
+        k = recv(conn->s.fd, conn->rbuf, SK_TCP_READ_BUFFER, flags);
+        if (k > 0) {
+            conn->rpos = 0;
+            conn->rend = (size_t)k;
+        } else if (k == 0) {
+            rc = sk__fail(SK_ECLOSED);
+            break;
+        } else if ((rc = sk__after_failure(errno, &dl)) != SK_OK) {
+            break;
+        }
+    }
+    if (len != NULL)
+        *len = n;
+    return rc;
+}
+
+size_t sk_tcp_buffered(const sk_tcp *conn)
+{
+    return conn == NULL || conn->rbuf == NULL ? 0 : conn->rend - conn->rpos;
 }
 
 int sk_tcp_shutdown(sk_tcp *conn, int how)
@@ -333,5 +488,6 @@ void sk_tcp_close(sk_tcp *t)
     if (t == NULL)
         return;
     close(t->s.fd);
+    free(t->rbuf);
     free(t);
 }

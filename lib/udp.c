@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 struct sk_udp {
@@ -83,6 +84,25 @@ int sk_udp_connect(sk_udp **udp, const char *host, int port)
     return udp_new(fd, family, 0, 1, udp);
 }
 
+/* Datagrams go to the system this many at a time (no allocation). */
+#define BATCH 64
+
+/* The system address for a destination; NULL to means the connected peer (*sl 0). */
+static int dest_addr(const sk_udp *udp, const sk_addr *to, struct sockaddr_storage *ss, socklen_t *sl)
+{
+    int rc;
+    *sl = 0;
+    if (to == NULL)
+        return udp->connected ? SK_OK : sk__fail(SK_EINVAL);
+    /* An IPv4 destination is mapped only for a dual-stack socket; any other family
+     * mismatch is a destination this endpoint cannot reach. */
+    if ((rc = sk__addr_to(to, udp->dual ? AF_INET6 : 0, ss, sl)) != SK_OK)
+        return rc;
+    if (ss->ss_family != udp->family)
+        return sk__fail(SK_EINVAL);
+    return SK_OK;
+}
+
 /* One datagram out: to NULL means the connected peer. */
 static int send_impl(sk_udp *udp, const void *buf, size_t len, const sk_addr *to, int timeout_ms)
 {
@@ -93,16 +113,8 @@ static int send_impl(sk_udp *udp, const void *buf, size_t len, const sk_addr *to
 
     if (udp == NULL || (buf == NULL && len > 0))
         return sk__fail(SK_EINVAL);
-    if (to == NULL && !udp->connected)
-        return sk__fail(SK_EINVAL);
-    if (to != NULL) {
-        /* An IPv4 destination is mapped only for a dual-stack socket; any other
-         * family mismatch is a destination this endpoint cannot reach. */
-        if ((rc = sk__addr_to(to, udp->dual ? AF_INET6 : 0, &ss, &sl)) != SK_OK)
-            return rc;
-        if (ss.ss_family != udp->family)
-            return sk__fail(SK_EINVAL);
-    }
+    if ((rc = dest_addr(udp, to, &ss, &sl)) != SK_OK)
+        return rc;
     if ((rc = sk__deadline_init(&dl, timeout_ms)) != SK_OK)
         return rc;
     for (;;) {
@@ -177,6 +189,114 @@ int sk_udp_recvfrom(sk_udp *udp, void *buf, size_t cap, size_t *received, sk_add
 int sk_udp_recv(sk_udp *udp, void *buf, size_t cap, size_t *received, int timeout_ms)
 {
     return recv_impl(udp, buf, cap, received, NULL, timeout_ms);
+}
+
+int sk_udp_send_batch(sk_udp *udp, const sk_dgram *msgs, size_t count, size_t *sent, int timeout_ms)
+{
+    struct mmsghdr hdr[BATCH];
+    struct iovec iov[BATCH];
+    struct sockaddr_storage ss[BATCH];
+    sk__deadline dl;
+    size_t done = 0;
+    int rc;
+
+    if (sent != NULL)
+        *sent = 0;
+    if (udp == NULL || (msgs == NULL && count > 0))
+        return sk__fail(SK_EINVAL);
+    /* Every datagram is checked before any leaves, so a bad one cannot cut a batch. */
+    for (size_t i = 0; i < count; i++) {
+        socklen_t sl;
+        if (msgs[i].buf == NULL && msgs[i].len > 0)
+            return sk__fail(SK_EINVAL);
+        if ((rc = dest_addr(udp, msgs[i].addr.len ? &msgs[i].addr : NULL, &ss[0], &sl)) != SK_OK)
+            return rc;
+    }
+    if ((rc = sk__deadline_init(&dl, timeout_ms)) != SK_OK)
+        return rc;
+    while (done < count) {
+        size_t cnt = count - done < BATCH ? count - done : BATCH;
+        int flags, k;
+        for (size_t i = 0; i < cnt; i++) {
+            const sk_dgram *m = &msgs[done + i];
+            socklen_t sl;
+            dest_addr(udp, m->addr.len ? &m->addr : NULL, &ss[i], &sl);
+            memset(&hdr[i], 0, sizeof hdr[i]);
+            iov[i].iov_base = m->buf;
+            iov[i].iov_len = m->len;
+            hdr[i].msg_hdr.msg_iov = &iov[i];
+            hdr[i].msg_hdr.msg_iovlen = 1;
+            hdr[i].msg_hdr.msg_name = sl ? &ss[i] : NULL;
+            hdr[i].msg_hdr.msg_namelen = sl;
+        }
+        if ((rc = sk__prepare(&udp->s, SO_SNDTIMEO, &dl, &flags)) != SK_OK)
+            break;
+        k = sendmmsg(udp->s.fd, hdr, (unsigned)cnt, flags | MSG_NOSIGNAL);
+        if (k > 0) {
+            done += (size_t)k;
+            continue;
+        }
+        if ((rc = sk__after_failure(k == 0 ? EAGAIN : errno, &dl)) != SK_OK)
+            break;
+    }
+    if (sent != NULL)
+        *sent = done;
+    return rc;
+}
+
+int sk_udp_recv_batch(sk_udp *udp, sk_dgram *msgs, size_t count, size_t *received, int timeout_ms)
+{
+    struct mmsghdr hdr[BATCH];
+    struct iovec iov[BATCH];
+    struct sockaddr_storage ss[BATCH];
+    sk__deadline dl;
+    size_t cnt = count < BATCH ? count : BATCH;
+    int rc;
+
+    if (received != NULL)
+        *received = 0;
+    if (udp == NULL || (msgs == NULL && count > 0))
+        return sk__fail(SK_EINVAL);
+    for (size_t i = 0; i < cnt; i++)
+        if (msgs[i].buf == NULL && msgs[i].len > 0)
+            return sk__fail(SK_EINVAL);
+    if ((rc = sk__deadline_init(&dl, timeout_ms)) != SK_OK || count == 0)
+        return rc;
+    for (;;) {
+        int flags, k;
+        for (size_t i = 0; i < cnt; i++) {
+            memset(&hdr[i], 0, sizeof hdr[i]);
+            iov[i].iov_base = msgs[i].buf;
+            iov[i].iov_len = msgs[i].len;
+            hdr[i].msg_hdr.msg_iov = &iov[i];
+            hdr[i].msg_hdr.msg_iovlen = 1;
+            hdr[i].msg_hdr.msg_name = &ss[i];
+            hdr[i].msg_hdr.msg_namelen = sizeof ss[i];
+        }
+        if ((rc = sk__prepare(&udp->s, SO_RCVTIMEO, &dl, &flags)) != SK_OK)
+            return rc;
+        /* MSG_WAITFORONE: block (within the socket timeout the budget set) for the
+         * first datagram only, then take what is there. MSG_TRUNC: each msg_len is the
+         * datagram's real length. recvmmsg's own timeout is not used: the kernel
+         * checks it only after a datagram arrives. */
+        k = recvmmsg(udp->s.fd, hdr, (unsigned)cnt, flags | MSG_WAITFORONE | MSG_TRUNC, NULL);
+        if (k > 0) {
+            for (int i = 0; i < k; i++) {
+                sk_dgram *m = &msgs[i];
+                size_t full = hdr[i].msg_len;
+                m->full_len = full;
+                m->received = full < m->len ? full : m->len;
+                m->truncated = (hdr[i].msg_hdr.msg_flags & MSG_TRUNC) != 0 || full > m->len;
+                m->reserved = 0;
+                sk__addr_from(&m->addr, (struct sockaddr *)&ss[i], hdr[i].msg_hdr.msg_namelen);
+            }
+            if (received != NULL)
+                *received = (size_t)k;
+            return SK_OK;
+        }
+        if ((rc = sk__after_failure(k == 0 ? EAGAIN : errno, &dl)) != SK_OK)
+            return rc;
+    }
 }
 
 int sk_udp_local_addr(const sk_udp *udp, sk_addr *addr)

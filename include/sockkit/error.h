@@ -14,7 +14,8 @@
  *  (errno is thread-local, so this is thread-safe). When the library itself decides the
  *  failure, @c errno is set to the closest POSIX value: @c EINVAL for #SK_EINVAL,
  *  @c ETIMEDOUT for #SK_ETIMEDOUT, @c EMSGSIZE for #SK_ETRUNCATED, @c ENOENT for a name
- *  that does not resolve, @c ENOTCONN for an orderly end of stream.
+ *  that does not resolve, @c ENOTCONN for an orderly end of stream, @c ENOBUFS for
+ *  #SK_ETOOLONG.
  *
  *  Codes have explicit values that are never renumbered or reused; new codes are added
  *  at the end.
@@ -35,7 +36,8 @@ enum sk_error {
     SK_ETRUNCATED = -10,    /**< A datagram was larger than the buffer; the bytes kept were stored. */
     SK_EMSGSIZE = -11,      /**< A datagram too large to send. */
     SK_EMFILE = -12,        /**< Out of file descriptors (EMFILE or ENFILE). */
-    SK_EOS = -13            /**< Any other system error: @c errno tells which. */
+    SK_EOS = -13,           /**< Any other system error: @c errno tells which. */
+    SK_ETOOLONG = -14       /**< No delimiter within the caller's buffer (#sk_tcp_recv_until): the bytes that fit were stored. */
 };
 
 SK_BEGIN_DECLS

@@ -48,6 +48,22 @@
 /** @brief A TCP endpoint, connected or listening. Opaque; see the @ref tcp group. */
 typedef struct sk_tcp sk_tcp;
 
+/**
+ * @brief One buffer of a gather write (#sk_tcp_send_allv).
+ *
+ * Caller-allocated; two members, fixed.
+ */
+typedef struct sk_iovec {
+    const void *base; /**< The bytes; may be NULL only when @c len is 0. */
+    size_t len;       /**< How many bytes. */
+} sk_iovec;
+
+/**
+ * @brief Bytes of the endpoint's read buffer (#sk_tcp_recv_until): 8 KiB, allocated
+ *        by the first #sk_tcp_recv_until call on a connection and freed by #sk_tcp_close.
+ */
+#define SK_TCP_READ_BUFFER 8192
+
 SK_BEGIN_DECLS
 
 /**
@@ -171,6 +187,65 @@ SK_API int sk_tcp_send(sk_tcp *conn, const void *buf, size_t len, size_t *sent, 
 SK_API int sk_tcp_recv(sk_tcp *conn, void *buf, size_t cap, size_t *received, int timeout_ms);
 
 /**
+ * @brief Send every byte of several buffers, in order, as one stream (a gather write).
+ *
+ * A header and a body leave in one system call where the system takes them at once;
+ * a partial write that ends inside any buffer is resumed from that byte. No
+ * allocation: at most 64 buffers go to each system call (more take more calls).
+ *
+ * @param conn        A connected endpoint.
+ * @param iov         The buffers; may be NULL only when @p iovcnt is 0.
+ * @param iovcnt      How many buffers.
+ * @param[out] sent   Bytes handed to the system, counted across the buffers, on
+ *                    failure too; may be NULL.
+ * @param timeout_ms  Budget in milliseconds, 0, or #SK_FOREVER.
+ * @return As #sk_tcp_send_all; #SK_EINVAL also when a buffer has a NULL @c base and a
+ *         non-zero @c len, or the lengths add up past @c SIZE_MAX.
+ */
+SK_API int sk_tcp_send_allv(sk_tcp *conn, const sk_iovec *iov, size_t iovcnt, size_t *sent, int timeout_ms);
+
+/**
+ * @brief Receive one record that ends with the byte @p delim (a line, for @c '\n').
+ *
+ * Reads ahead through the endpoint's read buffer (#SK_TCP_READ_BUFFER bytes, allocated
+ * by the first call): one system call brings many short records, and what follows the
+ * delimiter stays for the next call. #sk_tcp_recv and #sk_tcp_recv_exact take from that
+ * buffer first, so the calls can be mixed. The record is stored with its delimiter.
+ *
+ * Every outcome says how many bytes were stored in @p buf, and those bytes are taken
+ * from the stream:
+ * - #SK_OK: a whole record, delimiter last;
+ * - #SK_ETOOLONG: no delimiter within @p cap bytes; @p cap bytes of the record were
+ *   stored, the rest of it comes with the next call;
+ * - #SK_ETIMEDOUT, #SK_ECLOSED (end of stream), #SK_ECONNRESET: the part of the record
+ *   that had arrived; to resume after a timeout, call again with the rest of @p buf.
+ *
+ * @param conn         A connected endpoint.
+ * @param delim        The delimiter, a byte value 0 to 255.
+ * @param buf          Where the record goes.
+ * @param cap          Size of @p buf, at least 1.
+ * @param[out] len     Bytes stored in @p buf, on failure too; may be NULL.
+ * @param timeout_ms   Budget in milliseconds, 0, or #SK_FOREVER.
+ * @return #SK_OK; #SK_ETOOLONG; #SK_ETIMEDOUT; #SK_ECLOSED; #SK_ECONNRESET; #SK_EINVAL
+ *         (NULL @p conn or @p buf, @p cap 0, @p delim out of range, a listener, bad
+ *         timeout); #SK_ENOMEM (the read buffer could not be allocated; nothing was
+ *         read); #SK_EOS.
+ */
+SK_API int sk_tcp_recv_until(sk_tcp *conn, int delim, void *buf, size_t cap, size_t *len, int timeout_ms);
+
+/**
+ * @brief Bytes already read from the system and waiting in the endpoint's read buffer.
+ *
+ * A program that waits with @c poll on #sk_tcp_fd must call #sk_tcp_recv_until (or
+ * #sk_tcp_recv) while this is non-zero: those bytes will not make the descriptor
+ * readable again. Never blocks.
+ *
+ * @param conn  A connected endpoint, or NULL (0).
+ * @return The count; 0 for NULL, a listener, or an endpoint that never used the buffer.
+ */
+SK_API size_t sk_tcp_buffered(const sk_tcp *conn);
+
+/**
  * @brief Shut down one or both halves of a connection.
  *
  * Callable from any thread while others send or receive: #SK_SHUT_RD wakes a blocked
@@ -225,7 +300,7 @@ SK_API int sk_tcp_fd(const sk_tcp *t);
 SK_API int sk_tcp_set_nodelay(sk_tcp *conn, int on);
 
 /**
- * @brief Close the endpoint and free it. NULL is a no-op.
+ * @brief Close the endpoint and free it (its read buffer too). NULL is a no-op.
  *
  * Never blocks: unsent data is left to the system to deliver. @p t must not be used
  * again, by any thread.

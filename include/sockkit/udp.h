@@ -26,6 +26,23 @@
 /** @brief A UDP endpoint. Opaque; see the @ref udp group. */
 typedef struct sk_udp sk_udp;
 
+/**
+ * @brief One datagram of a batch (#sk_udp_send_batch, #sk_udp_recv_batch).
+ *
+ * Caller-allocated, in arrays; fixed layout. The caller fills @c buf and @c len (and
+ * @c addr for sending); the library fills the rest.
+ */
+typedef struct sk_dgram {
+    void *buf;         /**< Sending: the datagram (not written). Receiving: where it goes. */
+    size_t len;        /**< Sending: its length. Receiving: the capacity of @c buf. */
+    size_t received;   /**< Receiving: bytes stored in @c buf. */
+    size_t full_len;   /**< Receiving: the datagram's real length (> @c received when truncated). */
+    int truncated;     /**< Receiving: 1 when the datagram did not fit, else 0. */
+    int reserved;      /**< Zero. */
+    sk_addr addr;      /**< Sending: the destination, or empty for the connected peer.
+                            Receiving: the source. */
+} sk_dgram;
+
 SK_BEGIN_DECLS
 
 /**
@@ -112,6 +129,45 @@ SK_API int sk_udp_send(sk_udp *udp, const void *buf, size_t len, int timeout_ms)
  * @return As #sk_udp_recvfrom.
  */
 SK_API int sk_udp_recv(sk_udp *udp, void *buf, size_t cap, size_t *received, int timeout_ms);
+
+/**
+ * @brief Send several datagrams with as few system calls as the system allows
+ *        (@c sendmmsg, up to 64 datagrams each).
+ *
+ * Waits (within @p timeout_ms) only while the system has no buffer space. Stops at the
+ * first datagram that fails and says how many left before it.
+ *
+ * @param udp         An endpoint.
+ * @param msgs        The datagrams: @c buf, @c len and @c addr of each are read (an empty
+ *                    @c addr means the connected peer).
+ * @param count       How many; 0 succeeds at once.
+ * @param[out] sent   Datagrams sent, on failure too (the failing one is @c msgs[*sent]);
+ *                    may be NULL.
+ * @param timeout_ms  Budget in milliseconds, 0, or #SK_FOREVER.
+ * @return As #sk_udp_sendto.
+ */
+SK_API int sk_udp_send_batch(sk_udp *udp, const sk_dgram *msgs, size_t count, size_t *sent, int timeout_ms);
+
+/**
+ * @brief Receive up to @p count datagrams (at most 64 a call): waits for the first,
+ *        then takes those that are already there (@c recvmmsg with @c MSG_WAITFORONE).
+ *
+ * The budget is kept by the library, not by @c recvmmsg's own timeout argument (which
+ * is checked only after a datagram arrives). A truncated datagram is not an error
+ * here: its @c truncated flag is set, @c received holds the bytes kept and
+ * @c full_len its real length.
+ *
+ * @param udp             An endpoint.
+ * @param msgs            Datagram slots: @c buf and @c len of each are read; @c received,
+ *                        @c full_len, @c truncated and @c addr are written for the first
+ *                        @c *received slots.
+ * @param count           How many slots; 0 succeeds at once.
+ * @param[out] received   Datagrams received (0 on failure); may be NULL.
+ * @param timeout_ms      Budget in milliseconds, 0, or #SK_FOREVER.
+ * @return #SK_OK (at least one datagram); #SK_ETIMEDOUT; #SK_ECONNREFUSED; #SK_EINVAL;
+ *         #SK_ENOMEM; #SK_EOS.
+ */
+SK_API int sk_udp_recv_batch(sk_udp *udp, sk_dgram *msgs, size_t count, size_t *received, int timeout_ms);
 
 /**
  * @brief The local address of the endpoint (for port 0: the port picked).
