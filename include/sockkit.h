@@ -15,5 +15,6 @@
 #include "sockkit/addr.h"
 #include "sockkit/tcp.h"
 #include "sockkit/udp.h"
+#include "sockkit/poller.h"
 
 #endif /* SOCKKIT_H */

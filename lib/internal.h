@@ -81,4 +81,29 @@ int sk__addr_to(const sk_addr *addr, int family, struct sockaddr_storage *ss, so
 /* getsockname/getpeername into an sk_addr. */
 int sk__sockname(int fd, int peer, sk_addr *addr);
 
+/* An endpoint's registration with a poller, kept inside the endpoint so that
+ * registering allocates nothing with epoll. */
+enum sk__kind { SK__TCP = 1, SK__UDP = 2 };
+typedef struct sk__preg {
+    struct sk_poller *poller;        /* NULL when not registered */
+    void *owner;                     /* the sk_tcp or sk_udp this is inside */
+    void *data;                      /* the caller's pointer */
+    int fd;
+    unsigned kind;                   /* SK__TCP or SK__UDP */
+    unsigned events;                 /* SK_POLL_IN / SK_POLL_OUT wanted */
+    unsigned in_batch;               /* index + 1 of its event in the batch being filled */
+    size_t slot;                     /* poll backend: index in its arrays */
+    struct sk__preg *next, *prev;    /* every registration of the poller */
+    struct sk__preg *rnext, *rprev;  /* endpoints with read-ahead (sk_tcp_recv_until) */
+    int on_ready;
+} sk__preg;
+
+void sk__preg_init(sk__preg *r, void *owner, unsigned kind, int fd);
+/* The endpoint is being closed: unregister it and cancel its pending events. */
+void sk__poller_forget(sk__preg *r);
+/* The endpoint holds read-ahead bytes: report it readable although its descriptor is not. */
+void sk__poller_note_readahead(sk__preg *r);
+sk__preg *sk__tcp_preg(sk_tcp *t);
+sk__preg *sk__udp_preg(sk_udp *u);
+
 #endif /* SOCKKIT_INTERNAL_H */

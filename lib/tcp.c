@@ -21,6 +21,7 @@ struct sk_tcp {
     char *rbuf;    /* read-ahead of sk_tcp_recv_until: SK_TCP_READ_BUFFER bytes, or NULL */
     size_t rpos;   /* rbuf[rpos, rend) is read from the socket, not yet delivered */
     size_t rend;
+    sk__preg preg; /* registration with a poller */
 };
 
 /* Gather writes go to the system this many buffers at a time (no allocation). */
@@ -43,6 +44,7 @@ static int tcp_new(int fd, int listening, sk_tcp **out)
     t->shut = 0;
     t->rbuf = NULL;
     t->rpos = t->rend = 0;
+    sk__preg_init(&t->preg, t, SK__TCP, fd);
     *out = t;
     return SK_OK;
 }
@@ -423,7 +425,15 @@ int sk_tcp_recv_until(sk_tcp *conn, int delim, void *buf, size_t cap, size_t *le
     }
     if (len != NULL)
         *len = n;
+    /* Read-ahead does not make the descriptor readable: tell the poller. */
+    if (conn->preg.poller != NULL && conn->rend > conn->rpos)
+        sk__poller_note_readahead(&conn->preg);
     return rc;
+}
+
+sk__preg *sk__tcp_preg(sk_tcp *t)
+{
+    return &t->preg;
 }
 
 size_t sk_tcp_buffered(const sk_tcp *conn)
@@ -487,6 +497,8 @@ void sk_tcp_close(sk_tcp *t)
 {
     if (t == NULL)
         return;
+    if (t->preg.poller != NULL)
+        sk__poller_forget(&t->preg);
     close(t->s.fd);
     free(t->rbuf);
     free(t);

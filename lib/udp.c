@@ -13,6 +13,7 @@ struct sk_udp {
     int family;    /* of the socket */
     int dual;      /* an IPv6 socket that reaches IPv4 too: IPv4 destinations are mapped */
     int connected;
+    sk__preg preg; /* registration with a poller */
 };
 
 static int udp_new(int fd, int family, int dual, int connected, sk_udp **out)
@@ -28,6 +29,7 @@ static int udp_new(int fd, int family, int dual, int connected, sk_udp **out)
     u->family = family;
     u->dual = dual;
     u->connected = connected;
+    sk__preg_init(&u->preg, u, SK__UDP, fd);
     *out = u;
     return SK_OK;
 }
@@ -310,6 +312,11 @@ int sk_udp_local_addr(const sk_udp *udp, sk_addr *addr)
     return sk__sockname(udp->s.fd, 0, addr);
 }
 
+sk__preg *sk__udp_preg(sk_udp *u)
+{
+    return &u->preg;
+}
+
 int sk_udp_fd(const sk_udp *udp)
 {
     return udp == NULL ? sk__fail(SK_EINVAL) : udp->s.fd;
@@ -319,6 +326,8 @@ void sk_udp_close(sk_udp *udp)
 {
     if (udp == NULL)
         return;
+    if (udp->preg.poller != NULL)
+        sk__poller_forget(&udp->preg);
     close(udp->s.fd);
     free(udp);
 }
