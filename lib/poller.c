@@ -27,7 +27,9 @@ struct sk_poller {
     int wake_rd;              /* eventfd (or a pipe's read end) */
     int wake_wr;              /* the same eventfd (or the pipe's write end) */
     sk__preg *all;            /* every registration */
-    sk__preg *ready;          /* registrations with read-ahead bytes */
+    sk__preg *ready;          /* registrations with read-ahead bytes, oldest turn first */
+    sk__preg *ready_tail;
+    unsigned turn;            /* with room for one event: read-ahead and system take turns */
     sk_event *batch;          /* the array the last wait filled, for cancelling */
     size_t batch_n;
 #ifdef SK__EPOLL
@@ -59,21 +61,29 @@ static void ready_unlink(sk_poller *p, sk__preg *r)
         p->ready = r->rnext;
     if (r->rnext != NULL)
         r->rnext->rprev = r->rprev;
+    else
+        p->ready_tail = r->rprev;
     r->rnext = r->rprev = NULL;
     r->on_ready = 0;
 }
 
+/* Append at the tail: the list is walked from the head, so each takes its turn. */
+static void ready_append(sk_poller *p, sk__preg *r)
+{
+    r->rnext = NULL;
+    r->rprev = p->ready_tail;
+    if (p->ready_tail != NULL)
+        p->ready_tail->rnext = r;
+    else
+        p->ready = r;
+    p->ready_tail = r;
+    r->on_ready = 1;
+}
+
 void sk__poller_note_readahead(sk__preg *r)
 {
-    sk_poller *p = r->poller;
-    if (r->on_ready)
-        return;
-    r->rprev = NULL;
-    r->rnext = p->ready;
-    if (p->ready != NULL)
-        p->ready->rprev = r;
-    p->ready = r;
-    r->on_ready = 1;
+    if (!r->on_ready)
+        ready_append(r->poller, r);
 }
 
 /* ---- backend: system registration and wait ---------------------------------- */
@@ -81,9 +91,9 @@ void sk__poller_note_readahead(sk__preg *r)
 #ifdef SK__EPOLL
 static uint32_t sys_events(unsigned events)
 {
-    uint32_t e = 0;
+    uint32_t e = EPOLLRDHUP; /* a hang-up is reported whatever is watched */
     if (events & SK_POLL_IN)
-        e |= EPOLLIN | EPOLLRDHUP;
+        e |= EPOLLIN;
     if (events & SK_POLL_OUT)
         e |= EPOLLOUT;
     return e;
@@ -174,9 +184,9 @@ static int backend_wait(sk_poller *p, size_t max, int ms, void (*emit)(sk_poller
 
 static short sys_events(unsigned events)
 {
-    short e = 0;
+    short e = POLLRDHUP; /* a hang-up is reported whatever is watched */
     if (events & SK_POLL_IN)
-        e |= POLLIN | POLLRDHUP;
+        e |= POLLIN;
     if (events & SK_POLL_OUT)
         e |= POLLOUT;
     return e;
@@ -340,6 +350,9 @@ static int reg_add(sk_poller *p, sk__preg *r, unsigned events, void *data)
     if (p->all != NULL)
         p->all->prev = r;
     p->all = r;
+    /* Bytes read ahead before it was added count too. */
+    if (r->kind == SK__TCP && sk_tcp_buffered(r->owner) > 0)
+        ready_append(p, r);
     return SK_OK;
 }
 
@@ -467,19 +480,30 @@ int sk_poller_wait(sk_poller *poller, sk_event *events, size_t cap, size_t *coun
         return sk__fail(SK_EINVAL);
     if ((rc = sk__deadline_init(&dl, timeout_ms)) != SK_OK)
         return rc;
+    if (cap > MAX_EVENTS)
+        cap = MAX_EVENTS;
     poller->batch = events;
     poller->batch_n = 0;
 
     /* Endpoints whose read-ahead holds bytes are readable now, whatever their
-     * descriptor says. */
-    for (sk__preg *r = poller->ready, *next; r != NULL && poller->batch_n < cap; r = next) {
-        next = r->rnext;
-        if (sk_tcp_buffered(r->owner) == 0) {
+     * descriptor says. They leave room for the system's events (with room for one
+     * only, the two take turns), and each one reported goes to the back of the list,
+     * so that no endpoint, descriptor or wake-up starves. */
+    if (poller->ready != NULL && (cap > 1 || (poller->turn ^= 1u) != 0)) {
+        size_t room = cap > 1 ? cap - 1 : 1;
+        sk__preg *last = poller->ready_tail;
+        for (sk__preg *r = poller->ready, *next; r != NULL && poller->batch_n < room; r = next) {
+            int was_last = r == last;
+            next = r->rnext;
             ready_unlink(poller, r);
-            continue;
+            if (sk_tcp_buffered(r->owner) > 0) {
+                if (r->events & SK_POLL_IN)
+                    emit(poller, r, SK_POLL_IN);
+                ready_append(poller, r);
+            }
+            if (was_last)
+                break;
         }
-        if (r->events & SK_POLL_IN)
-            emit(poller, r, SK_POLL_IN);
     }
     from_ready = poller->batch_n;
 
@@ -549,6 +573,7 @@ void sk_poller_close(sk_poller *poller)
         r->poller = NULL;
         r->events = 0;
         r->data = NULL;
+        r->in_batch = 0;
     }
     backend_close(poller);
     free(poller);

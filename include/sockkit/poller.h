@@ -27,7 +27,9 @@
  *  endpoint's events still waiting in the array the last #sk_poller_wait filled: their
  *  @c tcp and @c udp become NULL and their @c events 0. A loop that skips events with
  *  @c events == 0 is never handed a freed endpoint, even one closed while handling an
- *  earlier event of the same batch.
+ *  earlier event of the same batch. For this the array given to the last wait must
+ *  stay valid until the next #sk_poller_wait or #sk_poller_close of that poller: keep
+ *  it beside the poller, not on the stack of a function that returns.
  *
  *  **Threads.** A poller, and the registration and closing of its endpoints, belong to
  *  one thread. #sk_poller_wake is the exception: any thread, or a signal handler, may
@@ -47,7 +49,8 @@
 #define SK_POLL_IN 0x1u
 /** @brief Writable: buffer space to send. */
 #define SK_POLL_OUT 0x2u
-/** @brief The peer hung up (reported whether asked for or not). */
+/** @brief The peer hung up, or shut down its sending half: no more data will come,
+ *         although it may still read (reported whether asked for or not). */
 #define SK_POLL_HUP 0x4u
 /** @brief An error is pending on the endpoint; the next call reports it (reported
  *         whether asked for or not). */
@@ -115,6 +118,8 @@ SK_API int sk_poller_del_udp(sk_poller *poller, sk_udp *u);
  * @brief Wait until registered endpoints are ready, and say which.
  *
  * Fills @p events with up to @p cap events (at most 256 a call), one per ready endpoint.
+ * When more endpoints are ready than there is room for, the others come in the next
+ * waits: none starves.
  * A wake-up (#sk_poller_wake) comes as one event with @c events #SK_POLL_WAKE and no
  * endpoint, among any others; several wake-ups before a wait come as one.
  * @c EINTR is retried with what is left of the budget.
