@@ -6,8 +6,9 @@
 #
 # Presets are those of CMakePresets.json: dev, ci, clang, asan, tsan. Whatever the
 # build needs and the machine lacks (cmake, make, gcc or clang, pkg-config, Criterion;
-# python3 and nc for the examples' tests) is installed with apt-get first, as root or
-# through sudo.
+# python3 and nc for the examples' tests; doxygen, abigail-tools, libssl-dev, dpkg-dev
+# and file for the docs, ABI, header and package tests) is installed with apt-get
+# first, as root or through sudo.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -16,7 +17,7 @@ presets=()
 for arg in "$@"; do
   case "$arg" in
     --deps-only) deps_only=1 ;;
-    -h|--help) sed -n '2,10p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
     -*) echo "test.sh: unknown option $arg" >&2; exit 2 ;;
     *) presets+=("$arg") ;;
   esac
@@ -41,6 +42,14 @@ need libcriterion-dev test -f /usr/include/criterion/criterion.h
 # to nc; without them CTest leaves those tests out or skips them.
 need python3 command -v python3
 need netcat-openbsd command -v nc
+# The API docs (docs.doxygen), the ABI check (abi.*), OpenSSL next to <sockkit.h>
+# (headers.openssl) and the packages (package.deb): each test is skipped without its
+# tool; these make them run.
+need doxygen command -v doxygen
+need abigail-tools command -v abidiff
+need libssl-dev test -f /usr/include/openssl/ssl.h
+need dpkg-dev command -v dpkg-shlibdeps
+need file command -v file
 for p in "${presets[@]}"; do
   if [ "$p" = clang ]; then need clang command -v clang; fi
 done

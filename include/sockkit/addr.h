@@ -17,7 +17,7 @@
  *
  *  Addresses that the library returns (local, peer and datagram source addresses) are
  *  never IPv4-mapped IPv6 addresses: a client that reached a dual-stack listener over
- *  IPv4 shows as `127.0.0.1:50432`, not `[::ffff:127.0.0.1]:50432`.
+ *  IPv4 shows as `127.0.0.1:50432`, not `[::%ffff:127.0.0.1]:50432`.
  *  @{ */
 
 /**

@@ -34,6 +34,13 @@
  */
 #define SK_FOREVER (-1)
 
+/**
+ * @def SK_BEGIN_DECLS
+ * @brief Opens the declarations of a header: `extern "C" {` in C++, nothing in C.
+ *
+ * @def SK_END_DECLS
+ * @brief Closes what #SK_BEGIN_DECLS opened.
+ */
 #ifdef __cplusplus
 #  define SK_BEGIN_DECLS extern "C" {
 #  define SK_END_DECLS }

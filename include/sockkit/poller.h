@@ -22,7 +22,7 @@
  *  (or written), so a loop may take only part of what is there. Bytes that
  *  #sk_tcp_recv_until read ahead count as readable, although the descriptor is not.
  *
- *  **Removing and closing inside the loop.** #sk_poller_del, and #sk_tcp_close or
+ *  **Removing and closing inside the loop.** #sk_poller_del_tcp / #sk_poller_del_udp, and #sk_tcp_close or
  *  #sk_udp_close of a registered endpoint (which removes it), also cancel that
  *  endpoint's events still waiting in the array the last #sk_poller_wait filled: their
  *  @c tcp and @c udp become NULL and their @c events 0. A loop that skips events with
@@ -95,6 +95,10 @@ SK_API int sk_poller_add_tcp(sk_poller *poller, sk_tcp *t, unsigned events, void
 /**
  * @brief Change what a registered TCP endpoint is watched for, and its pointer.
  *
+ * @param poller  The poller.
+ * @param t       An endpoint registered with @p poller.
+ * @param events  As for #sk_poller_add_tcp.
+ * @param data    The new pointer.
  * @return #SK_OK; #SK_EINVAL (NULL, unknown bits, not registered with this poller); #SK_EOS.
  */
 SK_API int sk_poller_mod_tcp(sk_poller *poller, sk_tcp *t, unsigned events, void *data);
@@ -103,15 +107,39 @@ SK_API int sk_poller_mod_tcp(sk_poller *poller, sk_tcp *t, unsigned events, void
  * @brief Stop watching a TCP endpoint; its events still waiting in the last batch are
  *        cancelled (see the group's text). The endpoint stays open.
  *
+ * @param poller  The poller.
+ * @param t       An endpoint registered with @p poller.
  * @return #SK_OK; #SK_EINVAL (NULL, not registered with this poller).
  */
 SK_API int sk_poller_del_tcp(sk_poller *poller, sk_tcp *t);
 
-/** @brief As #sk_poller_add_tcp, for a UDP endpoint. */
+/**
+ * @brief As #sk_poller_add_tcp, for a UDP endpoint.
+ *
+ * @param poller  The poller.
+ * @param u       An endpoint not registered with any poller.
+ * @param events  #SK_POLL_IN and/or #SK_POLL_OUT, or 0.
+ * @param data    Any pointer, handed back in each of its events.
+ * @return As #sk_poller_add_tcp.
+ */
 SK_API int sk_poller_add_udp(sk_poller *poller, sk_udp *u, unsigned events, void *data);
-/** @brief As #sk_poller_mod_tcp, for a UDP endpoint. */
+/**
+ * @brief As #sk_poller_mod_tcp, for a UDP endpoint.
+ *
+ * @param poller  The poller.
+ * @param u       An endpoint registered with @p poller.
+ * @param events  As for #sk_poller_add_udp.
+ * @param data    The new pointer.
+ * @return As #sk_poller_mod_tcp.
+ */
 SK_API int sk_poller_mod_udp(sk_poller *poller, sk_udp *u, unsigned events, void *data);
-/** @brief As #sk_poller_del_tcp, for a UDP endpoint. */
+/**
+ * @brief As #sk_poller_del_tcp, for a UDP endpoint.
+ *
+ * @param poller  The poller.
+ * @param u       An endpoint registered with @p poller.
+ * @return As #sk_poller_del_tcp.
+ */
 SK_API int sk_poller_del_udp(sk_poller *poller, sk_udp *u);
 
 /**
@@ -142,6 +170,7 @@ SK_API int sk_poller_wait(sk_poller *poller, sk_event *events, size_t cap, size_
  * Callable from any thread and from a signal handler (one @c write to an eventfd or
  * a pipe). Never blocks.
  *
+ * @param poller  The poller.
  * @return #SK_OK, #SK_EINVAL (NULL) or #SK_EOS.
  */
 SK_API int sk_poller_wake(sk_poller *poller);
@@ -149,6 +178,8 @@ SK_API int sk_poller_wake(sk_poller *poller);
 /**
  * @brief Free the poller; its endpoints stay open and are no longer registered.
  *        NULL is a no-op.
+ *
+ * @param poller  A poller, or NULL.
  */
 SK_API void sk_poller_close(sk_poller *poller);
 

@@ -205,7 +205,7 @@ SK_API int sk_tcp_recv(sk_tcp *conn, void *buf, size_t cap, size_t *received, in
 SK_API int sk_tcp_send_allv(sk_tcp *conn, const sk_iovec *iov, size_t iovcnt, size_t *sent, int timeout_ms);
 
 /**
- * @brief Receive one record that ends with the byte @p delim (a line, for @c '\n').
+ * @brief Receive one record that ends with the byte @p delim (a line, for @c '\\n').
  *
  * Reads ahead through the endpoint's read buffer (#SK_TCP_READ_BUFFER bytes, allocated
  * by the first call): one system call brings many short records, and what follows the

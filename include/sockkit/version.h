@@ -19,7 +19,9 @@
 #define SK_VERSION_NUMBER \
     ((SK_VERSION_MAJOR << 16) | (SK_VERSION_MINOR << 8) | SK_VERSION_PATCH)
 
+/** @brief Helper of #SK_STRINGIFY: makes its argument, unexpanded, a string literal. */
 #define SK_STRINGIFY_(x) #x
+/** @brief Makes its argument, after macro expansion, a string literal (for #SK_VERSION_STRING). */
 #define SK_STRINGIFY(x) SK_STRINGIFY_(x)
 /** @brief The version as text, `"MAJOR.MINOR.PATCH"`. */
 #define SK_VERSION_STRING \
