@@ -54,6 +54,32 @@ static int set_nodelay(int fd, int on)
     return setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on) == 0 ? SK_OK : sk__map_errno(errno);
 }
 
+/* Wait for a non-blocking connect to finish. A wake-up is trusted only once the
+ * socket says so: SO_ERROR for a failure, getpeername for a connection. */
+static int connect_wait(int s, const sk__deadline *dl)
+{
+    for (;;) {
+        struct sockaddr_storage ss;
+        socklen_t sl = sizeof ss;
+        int err = 0, rc;
+        socklen_t len = sizeof err;
+        if ((rc = sk__wait(s, POLLOUT, dl)) != SK_OK)
+            return rc;
+        if (getsockopt(s, SOL_SOCKET, SO_ERROR, &err, &len) != 0)
+            err = errno;
+        if (err != 0) {
+            errno = err;
+            return sk__map_errno(err);
+        }
+        if (getpeername(s, (struct sockaddr *)&ss, &sl) == 0)
+            return SK_OK;
+        if (errno != ENOTCONN)
+            return sk__map_errno(errno);
+        if (sk__deadline_expired(dl)) /* still in progress: the wake-up was spurious */
+            return sk__fail(SK_ETIMEDOUT);
+    }
+}
+
 /* One attempt at one address, within dl. On success *fd is a connected, blocking,
  * close-on-exec socket with TCP_NODELAY on. */
 static int connect_one(const struct addrinfo *ai, const sk__deadline *dl, int *fd)
@@ -64,18 +90,10 @@ static int connect_one(const struct addrinfo *ai, const sk__deadline *dl, int *f
         return sk__map_errno(errno);
     if (connect(s, ai->ai_addr, ai->ai_addrlen) != 0) {
         /* A non-blocking connect goes on in the background after EINTR too. */
-        if (errno != EINPROGRESS && errno != EINTR) {
+        if (errno != EINPROGRESS && errno != EINTR)
             rc = sk__map_errno(errno);
-        } else if ((rc = sk__wait(s, POLLOUT, dl)) == SK_OK) {
-            int err = 0;
-            socklen_t len = sizeof err;
-            if (getsockopt(s, SOL_SOCKET, SO_ERROR, &err, &len) != 0)
-                err = errno;
-            if (err != 0) {
-                errno = err;
-                rc = sk__map_errno(err);
-            }
-        }
+        else
+            rc = connect_wait(s, dl);
     }
     if (rc == SK_OK) {
         int fl = fcntl(s, F_GETFL);
@@ -188,7 +206,9 @@ int sk_tcp_accept(sk_tcp *listener, sk_tcp **conn, int timeout_ms)
 #if EWOULDBLOCK != EAGAIN
         case EWOULDBLOCK:
 #endif
-            if (dl.mode == SK__NOW)
+            /* Checked before each wait, so that wake-ups with nothing to accept
+             * cannot keep the call past its budget. */
+            if (sk__deadline_expired(&dl))
                 return sk__fail(SK_ETIMEDOUT);
             if ((rc = sk__wait(listener->s.fd, POLLIN, &dl)) != SK_OK)
                 return rc;
