@@ -5,7 +5,7 @@
 #include "internal.h"
 
 #include <errno.h>
-#include <fcntl.h>
+#include <sys/ioctl.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <poll.h>
@@ -65,16 +65,17 @@ static int connect_wait(int s, const sk__deadline *dl)
         socklen_t len = sizeof err;
         if ((rc = sk__wait(s, POLLOUT, dl)) != SK_OK)
             return rc;
+        /* Connected: one call tells. Else SO_ERROR says why, or nothing (spurious). */
+        if (getpeername(s, (struct sockaddr *)&ss, &sl) == 0)
+            return SK_OK;
+        if (errno != ENOTCONN)
+            return sk__map_errno(errno);
         if (getsockopt(s, SOL_SOCKET, SO_ERROR, &err, &len) != 0)
             err = errno;
         if (err != 0) {
             errno = err;
             return sk__map_errno(err);
         }
-        if (getpeername(s, (struct sockaddr *)&ss, &sl) == 0)
-            return SK_OK;
-        if (errno != ENOTCONN)
-            return sk__map_errno(errno);
         if (sk__deadline_expired(dl)) /* still in progress: the wake-up was spurious */
             return sk__fail(SK_ETIMEDOUT);
     }
@@ -96,8 +97,10 @@ static int connect_one(const struct addrinfo *ai, const sk__deadline *dl, int *f
             rc = connect_wait(s, dl);
     }
     if (rc == SK_OK) {
-        int fl = fcntl(s, F_GETFL);
-        if (fl < 0 || fcntl(s, F_SETFL, fl & ~O_NONBLOCK) != 0)
+        /* Blocking from now on: waits go through the socket's own timeouts. One
+         * ioctl, where fcntl would take two calls. */
+        int off = 0;
+        if (ioctl(s, FIONBIO, &off) != 0)
             rc = sk__map_errno(errno);
     }
     if (rc == SK_OK)
@@ -398,14 +401,15 @@ int sk_tcp_recv_until(sk_tcp *conn, int delim, void *buf, size_t cap, size_t *le
     sk__deadline dl;
     size_t n = 0;
     char *out = buf;
-    int rc;
+    int rc = SK_OK;
 
     if (len != NULL)
         *len = 0;
-    if (conn == NULL || conn->listening || buf == NULL || cap == 0 || delim < 0 || delim > 255)
+    if (conn == NULL || conn->listening || buf == NULL || cap == 0 || delim < 0 || delim > 255 ||
+        timeout_ms < SK_FOREVER)
         return sk__fail(SK_EINVAL);
-    if ((rc = sk__deadline_init(&dl, timeout_ms)) != SK_OK)
-        return rc;
+    dl.mode = -1; /* the budget starts with the first system call: a record already
+                     read ahead costs no clock read */
     if (conn->rbuf == NULL) {
         /* Once per connection, and only for the programs that read records. */
         if ((conn->rbuf = malloc(SK_TCP_READ_BUFFER)) == NULL)
@@ -429,6 +433,8 @@ int sk_tcp_recv_until(sk_tcp *conn, int delim, void *buf, size_t cap, size_t *le
                 break;
             }
         }
+        if (dl.mode == -1)
+            sk__deadline_init(&dl, timeout_ms);
         if ((rc = sk__prepare(&conn->s, SO_RCVTIMEO, &dl, &flags)) != SK_OK)
             break;
         /* One system call brings as many records as have arrived. */
