@@ -98,8 +98,9 @@ SK_API int sk_addr_family(const sk_addr *addr);
  * @param[out] addr  Receives the address; left empty on failure.
  * @param host       A name (`"localhost"`) or numeric address (`"::1"`); not NULL.
  * @param port       0 to 65535.
- * @return #SK_OK, #SK_EINVAL (NULL or empty @p host, port out of range),
- *         #SK_ENOTFOUND (the name does not resolve) or #SK_ENOMEM.
+ * @return #SK_OK, #SK_EINVAL (NULL or empty @p host, port out of range) or
+ *         #SK_ENOTFOUND (the name does not resolve, or the resolver failed in any
+ *         way, running out of memory included).
  */
 SK_API int sk_addr_resolve(sk_addr *addr, const char *host, int port);
 
