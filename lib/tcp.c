@@ -259,6 +259,10 @@ static int send_impl(sk_tcp *conn, const void *buf, size_t len, size_t *sent, in
             n += (size_t)k;
             if (!all && n > 0)
                 break;
+            /* With a budget of 0, a short write means the buffer is full: the next
+             * call would only fail with EAGAIN. */
+            if (dl.mode == SK__NOW && n < len)
+                rc = sk__fail(SK_ETIMEDOUT);
             continue;
         }
         rc = send_failure(conn, errno, &dl);
@@ -387,6 +391,8 @@ int sk_tcp_send_allv(sk_tcp *conn, const sk_iovec *iov, size_t iovcnt, size_t *s
         if (k >= 0) {
             n += (size_t)k;
             iov_advance(iov, iovcnt, &idx, &off, (size_t)k);
+            if (dl.mode == SK__NOW && idx < iovcnt)
+                rc = sk__fail(SK_ETIMEDOUT); /* short write with a budget of 0: full */
             continue;
         }
         rc = send_failure(conn, errno, &dl);
