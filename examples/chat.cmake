@@ -8,6 +8,8 @@ sk_add_example(chat-client chat-client.c)
 # It uses raw sockets and epoll, not the library, so it is built once, Linux only, into
 # the build tree's tests/bench/ folder:
 #   build/tests/bench/chat_load -c 1000 -n 20 -x build/examples/chat-server
+# tests/bench/chat.cmake adds the server's raw-epoll twin and chat_bench.sh, which
+# compares the two (docs/CHAT-PERFORMANCE.md).
 if(CMAKE_SYSTEM_NAME STREQUAL "Linux")
   add_executable(chat_load "${PROJECT_SOURCE_DIR}/tests/bench/chat_load.c")
   set_target_properties(chat_load PROPERTIES

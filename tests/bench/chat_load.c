@@ -1,16 +1,22 @@
-/* chat_load: a load generator and checker for examples/chat-server. A measurement tool,
- * never a timed test (CTest runs it only in a small smoke configuration).
+/* chat_load: a load generator and checker for examples/chat-server (and its raw-epoll
+ * twin, tests/bench/chat_raw_epoll.c). A measurement tool, never a timed test (CTest
+ * runs it only in a small smoke configuration, through chat_bench.sh --smoke).
  *
  *   chat_load [-c clients] [-n lines] [-s bytes] [-w window] [-x] [-t seconds] SERVER [host]
  *
- * Starts SERVER on host (default 127.0.0.1) port 0, connects `clients` clients (plus,
- * with -x, one more that never reads), waits until every client has been welcomed, and
- * reports the server's memory. Then each client sends `lines` lines of `bytes` bytes
- * (its index and a sequence number, padded), at most `window` lines in flight overall
- * so that no reading client falls 1 MiB behind; every line must reach every other
- * reading client exactly once, in order per sender, with its sender's tag. Prints the
- * lines delivered per second and the server's peak memory (VmHWM), then stops the
- * server with SIGTERM (it must exit 0). Exit status 0 when everything checked out.
+ * Starts SERVER on host (default 127.0.0.1) port 0, notes its memory (VmRSS) before
+ * anyone connects, connects `clients` clients (plus, with -x, one more that never
+ * reads, connected last), waits until every client has been welcomed, and reports the
+ * server's memory again and per client. Then each client sends `lines` lines of
+ * `bytes` bytes (its index and a sequence number, padded) as fast as the server takes
+ * them (the server's own flow control keeps readers from falling behind; -w caps the
+ * lines in flight overall instead); every line must reach every other reading client
+ * exactly once, in order per sender, with its sender's tag. Prints the lines delivered
+ * per second: over the whole run, and (with -x) from the moment the client that never
+ * reads was seen leaving, which leaves out the server's one-time wait for it. Then the
+ * server's peak memory (VmHWM); then it stops the server with SIGTERM (it must exit
+ * 0). The last line, "RESULT key=value ...", is for scripts (chat_bench.sh). Exit
+ * status 0 when everything checked out.
  *
  * One thread, one epoll loop, no library: what is measured is the server. Linux only. */
 #ifndef _GNU_SOURCE
@@ -52,6 +58,10 @@ static struct cl *cls;
 static uint32_t *next_seq;  /* next_seq[reader * n + sender] */
 static uint64_t delivered, expected, errors;
 static size_t carry_cap;
+static char stall_left[96];      /* "* NAME left" of the client that never reads */
+static size_t stall_left_len;
+static double t_stall_left;      /* when a reader first saw it (0: not yet) */
+static uint64_t delivered_at_stall_left;
 
 static double now_s(void)
 {
@@ -98,6 +108,11 @@ static void on_line(int r, const char *p, size_t len)
     if (len >= 2 && p[0] == '*' && p[1] == ' ') {
         if (len >= 10 && memcmp(p, "* welcome ", 10) == 0)
             cls[r].welcomed++;
+        else if (t_stall_left == 0 && stall_left_len > 0 && len == stall_left_len &&
+                 memcmp(p, stall_left, len) == 0) {
+            t_stall_left = now_s();
+            delivered_at_stall_left = delivered;
+        }
         return; /* joins and departures */
     }
     if (len == 0 || p[0] != '[' || (q = memchr(p, ']', len)) == NULL || q + 2 > p + len) {
@@ -293,22 +308,30 @@ static int connect_one(const char *host, int port, int rcvbuf)
     return fd;
 }
 
-static void set_tag(struct cl *c)
+/* The name the server gives the client on fd: "127.0.0.1:PORT" or "[::1]:PORT". */
+static void local_name(int fd, char *out, size_t cap)
 {
     struct sockaddr_storage ss;
     socklen_t len = sizeof ss;
     char ip[INET6_ADDRSTRLEN];
-    if (getsockname(c->fd, (struct sockaddr *)&ss, &len) != 0)
+    if (getsockname(fd, (struct sockaddr *)&ss, &len) != 0)
         die("getsockname");
     if (ss.ss_family == AF_INET6) {
         struct sockaddr_in6 *a = (struct sockaddr_in6 *)&ss;
         inet_ntop(AF_INET6, &a->sin6_addr, ip, sizeof ip);
-        c->tag_len = snprintf(c->tag, sizeof c->tag, "[[%s]:%d] ", ip, ntohs(a->sin6_port));
+        snprintf(out, cap, "[%s]:%d", ip, ntohs(a->sin6_port));
     } else {
         struct sockaddr_in *a = (struct sockaddr_in *)&ss;
         inet_ntop(AF_INET, &a->sin_addr, ip, sizeof ip);
-        c->tag_len = snprintf(c->tag, sizeof c->tag, "[%s:%d] ", ip, ntohs(a->sin_port));
+        snprintf(out, cap, "%s:%d", ip, ntohs(a->sin_port));
     }
+}
+
+static void set_tag(struct cl *c)
+{
+    char name[64];
+    local_name(c->fd, name, sizeof name);
+    c->tag_len = snprintf(c->tag, sizeof c->tag, "[%s] ", name);
 }
 
 static void usage(void)
@@ -317,7 +340,7 @@ static void usage(void)
                     "  -c  reading clients (default 100)\n"
                     "  -n  lines each client sends (default 100; 0: connect, measure memory, stop)\n"
                     "  -s  bytes per line before the server's tag (default 100, 16..60000)\n"
-                    "  -w  lines in flight at most (default: what keeps each reader ~256 KiB behind)\n"
+                    "  -w  lines in flight at most (default 0: no cap, the server's flow control decides)\n"
                     "  -x  add one client that never reads (the server may drop it)\n"
                     "  -t  give up after this many seconds (default 300)\n");
     exit(2);
@@ -329,7 +352,7 @@ int main(int argc, char **argv)
     int opt, port, epfd, stall_fd = -1, status;
     pid_t pid;
     double t0, t_conn, t_send = 0, t_done = 0, deadline;
-    long hwm, rss_idle;
+    long hwm, rss_idle, rss_base;
     uint64_t budget;
     char *rbuf;
     struct rlimit rl;
@@ -375,13 +398,8 @@ int main(int argc, char **argv)
         die("malloc");
     if (nlines > 0 && (next_seq = calloc((size_t)nclients * (size_t)nclients, sizeof *next_seq)) == NULL)
         die("calloc");
-    if (window <= 0) {
-        window = (256 * 1024) / (line_bytes + 32);
-        if (window < 1)
-            window = 1;
-    }
-
     pid = start_server(server, host, &port);
+    rss_base = proc_status_kb(pid, "VmRSS");
     epfd = epoll_create1(EPOLL_CLOEXEC);
     if (epfd < 0)
         die("epoll_create1");
@@ -409,8 +427,12 @@ int main(int argc, char **argv)
                 on_readable((int)evs[k].data.u32, rbuf, 1 << 16);
         }
     }
-    if (staller)
+    if (staller) {
+        char name[64];
         stall_fd = connect_one(host, port, 4096);
+        local_name(stall_fd, name, sizeof name);
+        stall_left_len = (size_t)snprintf(stall_left, sizeof stall_left, "* %s left", name);
+    }
     for (;;) {
         struct epoll_event evs[256];
         int n, all = 1;
@@ -429,9 +451,10 @@ int main(int argc, char **argv)
     }
     t_conn = now_s();
     rss_idle = proc_status_kb(pid, "VmRSS");
-    printf("clients: %d reading%s, all welcomed in %.2f s; server VmRSS %ld kB (%.1f kB per client)\n",
-           nclients, staller ? " + 1 never reading" : "", t_conn - t0, rss_idle,
-           (double)rss_idle / (nclients + staller));
+    printf("clients: %d reading%s, all welcomed in %.2f s; server VmRSS %ld kB, %ld kB before the "
+           "first client (%.2f kB per client)\n",
+           nclients, staller ? " + 1 never reading" : "", t_conn - t0, rss_idle, rss_base,
+           (double)(rss_idle - rss_base) / (nclients + staller));
 
     if (nlines > 0 && errors == 0) {
         uint64_t total_lines = (uint64_t)nclients * (uint64_t)nlines;
@@ -446,7 +469,10 @@ int main(int argc, char **argv)
             for (int i = 0; i < nclients; i++)
                 sent_lines += cls[i].sent;
             in_flight = sent_lines - delivered / (uint64_t)(nclients - 1);
-            budget = in_flight < (uint64_t)window ? (uint64_t)window - in_flight : 0;
+            if (window <= 0)
+                budget = UINT64_MAX;
+            else
+                budget = in_flight < (uint64_t)window ? (uint64_t)window - in_flight : 0;
             for (int k = 0; k < nclients; k++) {
                 int i = (rr + k) % nclients;
                 if (!cls[i].ended)
@@ -487,9 +513,21 @@ int main(int argc, char **argv)
     hwm = proc_status_kb(pid, "VmHWM");
     if (nlines > 0 && t_done > t_send) {
         double secs = t_done - t_send;
-        printf("lines: %d per client of %d bytes, window %d; %llu deliveries in %.2f s = %.0f lines/s delivered (%.1f MB/s)\n",
-               nlines, line_bytes, window, (unsigned long long)delivered, secs, delivered / secs,
+        char wtext[32];
+        if (window > 0)
+            snprintf(wtext, sizeof wtext, "window %d", window);
+        else
+            snprintf(wtext, sizeof wtext, "no window");
+        printf("lines: %d per client of %d bytes, %s; %llu deliveries in %.2f s = %.0f lines/s delivered (%.1f MB/s)\n",
+               nlines, line_bytes, wtext, (unsigned long long)delivered, secs, delivered / secs,
                delivered * (double)(line_bytes + cls[0].tag_len + 1) / secs / 1e6);
+        if (t_stall_left > 0 && t_done > t_stall_left && delivered > delivered_at_stall_left) {
+            double s2 = t_done - t_stall_left;
+            uint64_t d2 = delivered - delivered_at_stall_left;
+            printf("after the client that never reads left (%.2f s into the run): %llu deliveries in %.2f s "
+                   "= %.0f lines/s delivered\n",
+                   t_stall_left - t_send, (unsigned long long)d2, s2, d2 / s2);
+        }
     }
     if (staller)
         printf("the client that never reads: %s\n", stall_dropped ? "dropped by the server" : "still connected");
@@ -500,11 +538,21 @@ int main(int argc, char **argv)
         die("waitpid");
     {
         struct rusage ru, self;
+        double cpu_server, cpu_self, secs = t_done > t_send ? t_done - t_send : 0;
+        double secs2 = t_stall_left > 0 && t_done > t_stall_left ? t_done - t_stall_left : 0;
+        uint64_t d2 = secs2 > 0 ? delivered - delivered_at_stall_left : 0;
         getrusage(RUSAGE_CHILDREN, &ru);
         getrusage(RUSAGE_SELF, &self);
-        printf("CPU seconds (user+system): server %.2f, chat_load %.2f\n",
-               ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6,
-               self.ru_utime.tv_sec + self.ru_utime.tv_usec / 1e6 + self.ru_stime.tv_sec + self.ru_stime.tv_usec / 1e6);
+        cpu_server = ru.ru_utime.tv_sec + ru.ru_utime.tv_usec / 1e6 + ru.ru_stime.tv_sec + ru.ru_stime.tv_usec / 1e6;
+        cpu_self = self.ru_utime.tv_sec + self.ru_utime.tv_usec / 1e6 + self.ru_stime.tv_sec + self.ru_stime.tv_usec / 1e6;
+        printf("CPU seconds (user+system): server %.2f, chat_load %.2f\n", cpu_server, cpu_self);
+        printf("RESULT clients=%d staller=%d lines=%d bytes=%d deliveries=%llu secs=%.4f rate=%.0f "
+               "steady_deliveries=%llu steady_secs=%.4f steady_rate=%.0f stall_dropped=%d rss_base_kb=%ld "
+               "rss_kb=%ld hwm_kb=%ld cpu_server=%.3f cpu_load=%.3f errors=%llu\n",
+               nclients, staller, nlines, line_bytes, (unsigned long long)delivered, secs,
+               secs > 0 ? delivered / secs : 0, (unsigned long long)d2, secs2, secs2 > 0 ? d2 / secs2 : 0,
+               stall_dropped, rss_base, rss_idle, hwm, cpu_server, cpu_self,
+               (unsigned long long)errors + (!WIFEXITED(status) || WEXITSTATUS(status) != 0));
     }
     if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
         fprintf(stderr, "chat_load: the server did not exit 0 on SIGTERM\n");

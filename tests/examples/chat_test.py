@@ -438,6 +438,188 @@ def t_stalled_reader(args):
         srv.kill()
 
 
+class SlowPeer(Peer):
+    """A reader that keeps reading, slowly: at most `chunk` bytes every `period` seconds
+    (one recv), whatever is waiting."""
+
+    def __init__(self, server, chunk=64 * 1024, period=0.05, **kw):
+        Peer.__init__(self, server, **kw)
+        self.chunk = chunk
+        self.period = period
+        self.next_read = time.monotonic()
+
+    def wants(self):
+        ev = Peer.wants(self)
+        if ev & selectors.EVENT_READ and time.monotonic() < self.next_read:
+            ev &= ~selectors.EVENT_READ
+        return ev
+
+    def on_read(self):
+        if time.monotonic() < self.next_read:
+            return
+        self.next_read = time.monotonic() + self.period
+        try:
+            d = self.sock.recv(self.chunk)
+        except BlockingIOError:
+            return
+        except (ConnectionResetError, BrokenPipeError):
+            self.end = "reset"
+            return
+        if not d:
+            self.end = "eof"
+            return
+        self.received += len(d)
+        parts = (self.rbuf + d).split(b"\n")
+        self.rbuf = parts.pop()
+        self.lines.extend(parts)
+
+
+def blaster(sender, payloads, tag, count, size=1000):
+    """A more() for pump: keeps `sender` sending lines (its own "%s %08d " prefix),
+    256 KiB ahead of the socket at most, until `count` lines are out."""
+    def more():
+        while len(sender.out) < 256 * 1024 and len(payloads) < count:
+            p = ("%s %08d " % (tag, len(payloads))).encode()
+            p += b"b" * (size - len(p))
+            payloads.append(p)
+            sender.send(p + b"\n")
+        return len(payloads) >= count and not sender.out
+    return more
+
+
+def held_count(srv):
+    """How many times the server held its input (its last words on standard error)."""
+    m = re.search(r"input held (\d+) times", srv.log_text())
+    check(m, "the server did not say how often it held its input:\n%s" % srv.log_text()[-2000:])
+    return int(m.group(1))
+
+
+def t_slow_reader(args):
+    """A reader slower than the senders that keeps reading (64 KiB every 50 ms while two
+    others blast 8 MB) is never dropped and receives everything, in order: the server
+    holds its input while that reader drains instead of dropping it at 1 MiB."""
+    srv = Server(args.server)
+    try:
+        a, b = connect_all(srv, 2)
+        slow = SlowPeer(srv, rcvbuf=64 * 1024)
+        wait_welcome([slow])
+        joined = b"* " + slow.name + b" joined"
+        pump([a, b, slow], lambda: a.saw(joined) and b.saw(joined), "the slow reader's join")
+
+        N = 4000  # lines of 1000 bytes from each blaster: 8 MB in all, far past 1 MiB
+        pa, pb = [], []
+        more_a, more_b = blaster(a, pa, "a", N), blaster(b, pb, "b", N)
+        def done():
+            check(slow.end is None, "the slow reader was dropped (%s) after %d of %d lines"
+                  % (slow.end, len(slow.chat_lines()), 2 * N))
+            return ((more_a() & more_b()) and len(slow.chat_lines()) >= 2 * N
+                    and len(a.chat_lines()) >= N and len(b.chat_lines()) >= N)
+
+        pump([a, b, slow], done, "every line at the slow reader", timeout=120)
+        settle([a, b, slow])
+        check(slow.end is None, "the slow reader was dropped (%s)" % slow.end)
+        left = b"* " + slow.name + b" left"
+        check(not a.saw(left) and not b.saw(left), "the others were told the slow reader left")
+        expect_lines_from(slow, a, pa)
+        expect_lines_from(slow, b, pb)
+        expect_lines_from(a, b, pb)
+        expect_lines_from(b, a, pa)
+        check(len(slow.chat_lines()) == 2 * N, "the slow reader got %d chat lines, want %d" % (len(slow.chat_lines()), 2 * N))
+        srv.stop()
+        held = held_count(srv)
+        if os.environ.get("CHAT_TEST_VERBOSE"):
+            print("input held %d times" % held)
+        check(held >= 1, "the server never held its input, so the test proved nothing")
+    finally:
+        srv.kill()
+
+
+def t_stopped_reader(args):
+    """A reader that was keeping up and then stops reading while another client blasts:
+    it holds the input for a bounded time only, is dropped past 1 MiB, and the others
+    then receive everything, in order."""
+    srv = Server(args.server)
+    try:
+        a, b = connect_all(srv, 2)
+        stops = Peer(srv, rcvbuf=64 * 1024)
+        wait_welcome([stops])
+        joined = b"* " + stops.name + b" joined"
+        pump([a, b, stops], lambda: a.saw(joined) and b.saw(joined), "the join")
+
+        N = 8000  # 8 MB from a
+        pa = []
+        more_a = blaster(a, pa, "a", N)
+        # It reads the first 500 lines, then never again.
+        pump([a, b, stops], lambda: more_a() or len(stops.chat_lines()) >= 500, "the first lines at the reader")
+        stops.reading = False
+        stopped_at = time.monotonic()
+        left = b"* " + stops.name + b" left"
+        pump([a, b, stops], lambda: (more_a() & b.saw(left)) and a.saw(left), "the stopped reader to be dropped",
+             timeout=60)
+        took = time.monotonic() - stopped_at
+        if os.environ.get("CHAT_TEST_VERBOSE"):
+            print("dropped %.2f s after it stopped reading" % took)
+        pump([a, b], lambda: more_a() and len(b.chat_lines()) >= N, "every line at the other reader", timeout=60)
+        b.send(b"b is still here\n")
+        pump([a, b], lambda: a.saw(b.tag + b"b is still here"), "a line after the drop")
+        settle([a, b])
+        expect_lines_from(b, a, pa)
+        check(a.end is None and b.end is None, "a reader that kept up was dropped")
+        check(a.lines.count(left) == 1 and b.lines.count(left) == 1, "departure announced more than once")
+        log = srv.log_text()
+        check(re.search(re.escape(stops.name.decode()) + r" left: not reading", log),
+              "the server's reason for dropping it:\n%s" % log[-2000:])
+        # What it received before it stopped and after is a prefix of what was sent.
+        stops.reading = True
+        pump([stops], lambda: stops.end is not None, "the dropped reader's connection to end")
+        got = [l[len(a.tag):] for l in stops.lines if l.startswith(a.tag)]
+        check(got == pa[:len(got)], "the dropped reader's lines are not a prefix of what was sent")
+        check(len(got) < N, "the dropped reader got every line")
+        srv.stop()
+    finally:
+        srv.kill()
+
+
+def t_quiet_stall(args):
+    """A reader that falls behind (past the high-water mark, below 1 MiB) and then takes
+    nothing more is dropped after 5 s without progress even when nobody sends, and the
+    others lose nothing."""
+    srv = Server(args.server)
+    try:
+        a, b = connect_all(srv, 2)
+        stalled = Peer(srv, reading=False, rcvbuf=4096)
+        wait_welcome_join = b"* " + stalled.name + b" joined"
+        pump([a, b], lambda: a.saw(wait_welcome_join) and b.saw(wait_welcome_join), "the join")
+        behind = stalled.name.decode() + " is "
+        # a sends 32 lines at a time, each batch once b has the previous one, until the
+        # server says the stalled client is behind: its queue is then past the
+        # high-water mark by at most one batch, far below 1 MiB.
+        pa = []
+        deadline = time.monotonic() + WAIT
+        while behind not in srv.log_text():
+            check(time.monotonic() < deadline, "the server never said the stalled client was behind")
+            for _ in range(32):
+                p = ("a %08d " % len(pa)).encode() + b"q" * 990
+                pa.append(p)
+                a.send(p + b"\n")
+            pump([a, b], lambda: len(b.chat_lines()) >= len(pa), "batch %d at b" % (len(pa) // 32))
+        quiet_from = time.monotonic()
+        left = b"* " + stalled.name + b" left"
+        pump([a, b], lambda: a.saw(left) and b.saw(left), "the stalled client to be dropped", timeout=WAIT)
+        took = time.monotonic() - quiet_from
+        if os.environ.get("CHAT_TEST_VERBOSE"):
+            print("%d lines sent; dropped %.2f s after the room went quiet" % (len(pa), took))
+        log = srv.log_text()
+        check(re.search(re.escape(stalled.name.decode()) + r" left: not reading: no progress for 5 s", log),
+              "the server's reason for dropping it:\n%s" % log[-2000:])
+        expect_lines_from(b, a, pa)
+        a.send(b"after\n")
+        pump([a, b], lambda: b.saw(a.tag + b"after"), "a line after the drop")
+        srv.stop()
+    finally:
+        srv.kill()
+
+
 def t_long_line(args):
     """A line of exactly 64 KiB is delivered; a longer one drops its sender, after the
     complete lines it sent before it; the others carry on."""
@@ -742,6 +924,9 @@ def t_ipv6(args):
 TESTS = {
     "chat_server_delivers_every_line_to_every_other_client_exactly_once_in_order": t_broadcast,
     "chat_server_drops_a_client_that_stops_reading_only_past_1_MiB": t_stalled_reader,
+    "chat_server_keeps_a_slow_reader_that_keeps_reading_and_delivers_it_everything": t_slow_reader,
+    "chat_server_drops_a_reader_that_stops_and_the_others_then_get_everything": t_stopped_reader,
+    "chat_server_drops_a_backed_up_reader_that_takes_nothing_for_5_s": t_quiet_stall,
     "chat_server_drops_the_sender_of_a_line_longer_than_64_KiB": t_long_line,
     "chat_server_drops_a_reset_client_cleanly": t_reset,
     "chat_server_holds_1000_clients_at_once": t_thousand,
