@@ -1,0 +1,120 @@
+/* Helpers shared by the record tests (tests/test_tcp_records.c and
+ * tests/test_faults_records.c): byte patterns, gather lists and the peers that check
+ * them. Test code only; include after testutil.h with LONG_MS defined. */
+#ifndef SK_RECORDS_UTIL_H
+#define SK_RECORDS_UTIL_H
+
+#include <errno.h>
+#include <poll.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* A byte that depends on its position and a seed, so lost, doubled or reordered bytes
+ * show. */
+static unsigned char pat(size_t i, unsigned seed)
+{
+    uint32_t x = (uint32_t)(i + seed * 7919u) * 2654435761u;
+    return (unsigned char)((x >> 24) ^ (x >> 11) ^ i ^ seed);
+}
+
+static unsigned char *pattern(size_t n, unsigned seed)
+{
+    unsigned char *b = malloc(n ? n : 1);
+    cr_assert_not_null(b);
+    for (size_t i = 0; i < n; i++)
+        b[i] = pat(i, seed);
+    return b;
+}
+
+/* Index of the first differing byte, or (size_t)-1 when equal. */
+static size_t first_diff(const void *a, const void *b, size_t len)
+{
+    const unsigned char *x = a, *y = b;
+    for (size_t i = 0; i < len; i++)
+        if (x[i] != y[i])
+            return i;
+    return (size_t)-1;
+}
+
+#define assert_same_bytes(got, want, len)                                                      \
+    do {                                                                                       \
+        size_t d_ = first_diff((got), (want), (len));                                          \
+        cr_assert_eq(d_, (size_t)-1, "data differ at byte %zu of %zu", d_, (size_t)(len));      \
+    } while (0)
+
+/* The concatenation of a gather list (malloc'd; *total receives its length). */
+static unsigned char *concat(const sk_iovec *iov, size_t cnt, size_t *total)
+{
+    size_t n = 0, at = 0;
+    unsigned char *out;
+    for (size_t i = 0; i < cnt; i++)
+        n += iov[i].len;
+    out = malloc(n ? n : 1);
+    cr_assert_not_null(out);
+    for (size_t i = 0; i < cnt; i++) {
+        if (iov[i].len > 0)
+            memcpy(out + at, iov[i].base, iov[i].len);
+        at += iov[i].len;
+    }
+    *total = n;
+    return out;
+}
+
+/* Walks a gather list byte by byte, to check a received stream against it without
+ * building the (possibly huge) concatenation. */
+struct iov_cursor {
+    const sk_iovec *iov;
+    size_t cnt, idx, off, pos;
+};
+
+static void cursor_check(struct iov_cursor *c, const unsigned char *got, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        while (c->idx < c->cnt && c->off == c->iov[c->idx].len) {
+            c->idx++;
+            c->off = 0;
+        }
+        cr_assert_lt(c->idx, c->cnt, "received more bytes (%zu) than the gather list holds", c->pos + i + 1);
+        unsigned char want = ((const unsigned char *)c->iov[c->idx].base)[c->off];
+        if (got[i] != want)
+            cr_assert_fail("stream byte %zu (buffer %zu, offset %zu) is 0x%02x, expected 0x%02x", c->pos + i,
+                           c->idx, c->off, got[i], want);
+        c->off++;
+    }
+    c->pos += n;
+}
+
+/* Everything the peer sends until it closes, checked against the gather list from its
+ * first byte; returns the count. */
+static size_t drain_against(sk_tcp *conn, const sk_iovec *iov, size_t cnt)
+{
+    struct iov_cursor cur = {iov, cnt, 0, 0, 0};
+    size_t cap = 1 << 16, got = 0;
+    unsigned char *buf = malloc(cap);
+    int rc;
+    cr_assert_not_null(buf);
+    for (;;) {
+        rc = sk_tcp_recv(conn, buf, cap, &got, LONG_MS);
+        if (rc != SK_OK)
+            break;
+        cr_assert(got >= 1 && got <= cap, "sk_tcp_recv gave SK_OK with %zu bytes", got);
+        cursor_check(&cur, buf, got);
+    }
+    free(buf);
+    cr_assert_eq(rc, SK_ECLOSED, "draining ended with %s after %zu bytes", sk_errname(rc), cur.pos);
+    cr_assert_eq(got, 0);
+    return cur.pos;
+}
+
+static void send_text(sk_tcp *conn, const void *text, size_t len)
+{
+    size_t sent = 12345;
+    int rc = sk_tcp_send_all(conn, text, len, &sent, LONG_MS);
+    cr_assert_eq(rc, SK_OK, "sk_tcp_send_all: %s", sk_errname(rc));
+    cr_assert_eq(sent, len);
+}
+
+#define SEND_LIT(conn, lit) send_text((conn), (lit), sizeof(lit) - 1)
+
+#endif /* SK_RECORDS_UTIL_H */
