@@ -1,47 +1,47 @@
-/* Texts and names of the codes. A switch with no default: -Wswitch names a code
- * that has no text. */
-#include "internal.h"
+/* Names, texts and errno values of the codes, all made from SK__ERRORS. */
+#include "error_map.h"
+
+/* Each listed value is the enumerator's: a renumbered code does not compile. */
+#define CHECK_VALUE(code, value, err, text) _Static_assert((code) == (value), #code " keeps its value");
+SK__ERRORS(CHECK_VALUE)
 
 const char *sk_strerror(int code)
 {
-    switch ((enum sk_error)code) {
-    case SK_OK: return "success";
-    case SK_EINVAL: return "invalid argument or endpoint state";
-    case SK_ENOMEM: return "out of memory";
-    case SK_ETIMEDOUT: return "operation timed out";
-    case SK_ECLOSED: return "connection closed";
-    case SK_ECONNRESET: return "connection reset by peer";
-    case SK_ECONNREFUSED: return "connection refused";
-    case SK_ENOTFOUND: return "host name not found";
-    case SK_EADDRINUSE: return "address already in use";
-    case SK_EUNREACH: return "network or host unreachable";
-    case SK_ETRUNCATED: return "datagram truncated";
-    case SK_EMSGSIZE: return "datagram too large";
-    case SK_EMFILE: return "too many open files";
-    case SK_EOS: return "system error";
-    case SK_ETOOLONG: return "no delimiter within the buffer";
+#define TEXT(code_, value, err, text) case code_: return text;
+    switch (code) {
+        SK__ERRORS(TEXT)
+    default: return "unknown error";
     }
-    return "unknown error";
+#undef TEXT
 }
 
 const char *sk_errname(int code)
 {
-    switch ((enum sk_error)code) {
-    case SK_OK: return "SK_OK";
-    case SK_EINVAL: return "SK_EINVAL";
-    case SK_ENOMEM: return "SK_ENOMEM";
-    case SK_ETIMEDOUT: return "SK_ETIMEDOUT";
-    case SK_ECLOSED: return "SK_ECLOSED";
-    case SK_ECONNRESET: return "SK_ECONNRESET";
-    case SK_ECONNREFUSED: return "SK_ECONNREFUSED";
-    case SK_ENOTFOUND: return "SK_ENOTFOUND";
-    case SK_EADDRINUSE: return "SK_EADDRINUSE";
-    case SK_EUNREACH: return "SK_EUNREACH";
-    case SK_ETRUNCATED: return "SK_ETRUNCATED";
-    case SK_EMSGSIZE: return "SK_EMSGSIZE";
-    case SK_EMFILE: return "SK_EMFILE";
-    case SK_EOS: return "SK_EOS";
-    case SK_ETOOLONG: return "SK_ETOOLONG";
+#define NAME(code_, value, err, text) case code_: return #code_;
+    switch (code) {
+        SK__ERRORS(NAME)
+    default: return "SK_E?";
     }
-    return "SK_E?";
+#undef NAME
+}
+
+int sk__fail(int code)
+{
+#define SET_ERRNO(code_, value, err, text) case code_: if (err != 0) errno = err; break;
+    switch (code) {
+        SK__ERRORS(SET_ERRNO)
+    default: break;
+    }
+#undef SET_ERRNO
+    return code;
+}
+
+int sk__map_errno(int err)
+{
+#define FROM_ERRNO(e, code) case e: return code;
+    switch (err) {
+        SK__ERRNO_MAP(FROM_ERRNO)
+    default: return SK_EOS;
+    }
+#undef FROM_ERRNO
 }

@@ -1,199 +1,16 @@
-/* What TCP and UDP share: deadlines, waits, errno mapping, resolving and binding. */
+/* What the endpoints share to make their sockets: ports, names, bound sockets. */
 #include "internal.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <netinet/in.h>
-#include <poll.h>
+#include <netinet/tcp.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/time.h>
-#include <time.h>
 #include <unistd.h>
-
-#define NS_PER_MS INT64_C(1000000)
-
-int64_t sk__now_ns(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
-}
-
-int sk__deadline_init(sk__deadline *dl, int timeout_ms)
-{
-    dl->fresh = 1;
-    dl->timeout_ms = timeout_ms;
-    dl->at_ns = 0;
-    if (timeout_ms == SK_FOREVER) {
-        dl->mode = SK__FOREVER;
-    } else if (timeout_ms == 0) {
-        dl->mode = SK__NOW;
-    } else if (timeout_ms > 0) {
-        dl->mode = SK__FINITE;
-        dl->at_ns = sk__now_ns() + (int64_t)timeout_ms * NS_PER_MS;
-    } else {
-        return sk__fail(SK_EINVAL);
-    }
-    return SK_OK;
-}
-
-int sk__deadline_expired(const sk__deadline *dl)
-{
-    switch (dl->mode) {
-    case SK__FOREVER: return 0;
-    case SK__NOW: return 1;
-    default: return sk__now_ns() >= dl->at_ns;
-    }
-}
-
-/* What is left, in whole milliseconds rounded up (so a wait never ends early);
- * 0 once spent. */
-static int left_ms(const sk__deadline *dl)
-{
-    int64_t left = dl->at_ns - sk__now_ns();
-    if (left <= 0)
-        return 0;
-    return (int)((left + NS_PER_MS - 1) / NS_PER_MS);
-}
-
-int sk__deadline_poll_ms(const sk__deadline *dl)
-{
-    switch (dl->mode) {
-    case SK__FOREVER: return -1;
-    case SK__NOW: return 0;
-    default: return left_ms(dl);
-    }
-}
-
-int sk__prepare(sk__sock *s, int opt, sk__deadline *dl, int *flags)
-{
-    int want;
-    int *cached = opt == SO_RCVTIMEO ? &s->rcvtimeo_ms : &s->sndtimeo_ms;
-
-    *flags = 0;
-    switch (dl->mode) {
-    case SK__NOW:
-        *flags = MSG_DONTWAIT;
-        return SK_OK;
-    case SK__FOREVER:
-        want = 0; /* no limit */
-        break;
-    default:
-        /* The first call of a fresh budget has the whole of it: no clock read. */
-        want = dl->fresh ? dl->timeout_ms : left_ms(dl);
-        if (want == 0)
-            return sk__fail(SK_ETIMEDOUT);
-        break;
-    }
-    dl->fresh = 0;
-    if (want != *cached) {
-        /* The socket's own timeout changes only when the budget asks for another
-         * value: a loop that keeps one timeout_ms pays for this once. */
-        struct timeval tv;
-        tv.tv_sec = want / 1000;
-        tv.tv_usec = (suseconds_t)(want % 1000) * 1000;
-        if (setsockopt(s->fd, SOL_SOCKET, opt, &tv, sizeof tv) != 0)
-            return sk__map_errno(errno);
-        *cached = want;
-    }
-    return SK_OK;
-}
-
-int sk__after_failure(int err, const sk__deadline *dl)
-{
-    if (err == EINTR)
-        return SK_OK;
-    if (err == EAGAIN || err == EWOULDBLOCK) {
-        /* The socket timeout is counted in ticks and may end a hair early: only the
-         * deadline decides. */
-        if (sk__deadline_expired(dl))
-            return sk__fail(SK_ETIMEDOUT);
-        return SK_OK;
-    }
-    errno = err;
-    return sk__map_errno(err);
-}
-
-int sk__wait(int fd, short events, const sk__deadline *dl)
-{
-    struct pollfd p;
-    for (;;) {
-        int n;
-        p.fd = fd;
-        p.events = events;
-        p.revents = 0;
-        n = poll(&p, 1, sk__deadline_poll_ms(dl));
-        if (n > 0)
-            return SK_OK; /* ready, or an error the next call will report */
-        if (n == 0) {
-            if (sk__deadline_expired(dl))
-                return sk__fail(SK_ETIMEDOUT);
-            continue; /* woke a hair early */
-        }
-        if (errno != EINTR)
-            return sk__map_errno(errno);
-    }
-}
-
-int sk__map_errno(int err)
-{
-    switch (err) {
-    case ECONNRESET:
-    case EPIPE:
-    case ECONNABORTED:
-        return SK_ECONNRESET;
-    case ECONNREFUSED:
-        return SK_ECONNREFUSED;
-    case EADDRINUSE:
-        return SK_EADDRINUSE;
-    case ENETUNREACH:
-    case EHOSTUNREACH:
-    case ENETDOWN:
-    case EHOSTDOWN:
-        return SK_EUNREACH;
-    case EMSGSIZE:
-        return SK_EMSGSIZE;
-    case EMFILE:
-    case ENFILE:
-        return SK_EMFILE;
-    case ENOMEM:
-    case ENOBUFS:
-        return SK_ENOMEM;
-    case ETIMEDOUT:
-        return SK_ETIMEDOUT;
-    case EAFNOSUPPORT:
-        return SK_EINVAL;
-    default:
-        return SK_EOS;
-    }
-}
-
-int sk__fail(int code)
-{
-    switch (code) {
-    case SK_EINVAL: errno = EINVAL; break;
-    case SK_ENOMEM: errno = ENOMEM; break;
-    case SK_ETIMEDOUT: errno = ETIMEDOUT; break;
-    case SK_ECLOSED: errno = ENOTCONN; break;
-    case SK_ETRUNCATED: errno = EMSGSIZE; break;
-    case SK_ENOTFOUND: errno = ENOENT; break;
-    case SK_ETOOLONG: errno = ENOBUFS; break;
-    default: break;
-    }
-    return code;
-}
 
 int sk__port_ok(int port, int zero_ok)
 {
     return port <= 65535 && (port > 0 || (zero_ok && port == 0));
-}
-
-void sk__close_keep_errno(int fd)
-{
-    int err = errno;
-    close(fd);
-    errno = err;
 }
 
 int sk__resolve(const char *host, int port, int socktype, int passive, struct addrinfo **out)
@@ -306,4 +123,9 @@ int sk__open_bound(const char *host, int port, int socktype, int nonblock, int r
         *fd = -1;
     }
     return rc;
+}
+
+int sk__set_nodelay(int fd, int on)
+{
+    return setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on) == 0 ? SK_OK : sk__map_errno(errno);
 }

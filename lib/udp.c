@@ -1,5 +1,5 @@
-/* UDP endpoints: blocking-mode sockets that wait through SO_RCVTIMEO/SO_SNDTIMEO,
- * as TCP's connected ones do, and MSG_TRUNC to tell a truncated datagram. */
+/* UDP endpoints: blocking-mode sockets whose datagrams go through the I/O core
+ * (io.c), as TCP's bytes do; MSG_TRUNC tells a truncated datagram. */
 #include "internal.h"
 
 #include <errno.h>
@@ -23,13 +23,11 @@ static int udp_new(int fd, int family, int dual, int connected, sk_udp **out)
         close(fd);
         return sk__fail(SK_ENOMEM);
     }
-    u->s.fd = fd;
-    u->s.rcvtimeo_ms = 0;
-    u->s.sndtimeo_ms = 0;
+    sk__sock_init(&u->s, fd);
     u->family = family;
     u->dual = dual;
     u->connected = connected;
-    sk__preg_init(&u->preg, u, SK__UDP, fd);
+    sk__preg_init(&u->preg, u, SK__UDP, fd, NULL);
     *out = u;
     return SK_OK;
 }
@@ -109,35 +107,27 @@ static int dest_addr(const sk_udp *udp, const sk_addr *to, struct sockaddr_stora
 static int send_impl(sk_udp *udp, const void *buf, size_t len, const sk_addr *to, int timeout_ms)
 {
     struct sockaddr_storage ss;
-    socklen_t sl = 0;
     sk__deadline dl;
+    sk__xfer x;
     int rc;
 
     if (udp == NULL || (buf == NULL && len > 0))
         return sk__fail(SK_EINVAL);
-    if ((rc = dest_addr(udp, to, &ss, &sl)) != SK_OK)
+    sk__xfer_buf(&x, SK__DGRAM_SEND, buf, len, 1);
+    x.addr = (struct sockaddr *)&ss;
+    if ((rc = dest_addr(udp, to, &ss, &x.addrlen)) != SK_OK)
         return rc;
     if ((rc = sk__deadline_init(&dl, timeout_ms)) != SK_OK)
         return rc;
-    for (;;) {
-        int flags;
-        ssize_t k;
-        if ((rc = sk__prepare(&udp->s, SO_SNDTIMEO, &dl, &flags)) != SK_OK)
-            return rc;
-        flags |= MSG_NOSIGNAL;
-        k = to != NULL ? sendto(udp->s.fd, buf, len, flags, (struct sockaddr *)&ss, sl)
-                       : send(udp->s.fd, buf, len, flags);
-        if (k >= 0)
-            return SK_OK;
-        if ((rc = sk__after_failure(errno, &dl)) != SK_OK)
-            return rc;
-    }
+    return sk__io_run(&udp->s, &x, &dl);
 }
 
 /* One datagram in; from may be NULL. */
 static int recv_impl(sk_udp *udp, void *buf, size_t cap, size_t *received, sk_addr *from, int timeout_ms)
 {
+    struct sockaddr_storage ss;
     sk__deadline dl;
+    sk__xfer x;
     int rc;
 
     if (received != NULL)
@@ -148,27 +138,16 @@ static int recv_impl(sk_udp *udp, void *buf, size_t cap, size_t *received, sk_ad
         return sk__fail(SK_EINVAL);
     if ((rc = sk__deadline_init(&dl, timeout_ms)) != SK_OK)
         return rc;
-    for (;;) {
-        struct sockaddr_storage ss;
-        socklen_t sl = sizeof ss;
-        int flags;
-        ssize_t k;
-        if ((rc = sk__prepare(&udp->s, SO_RCVTIMEO, &dl, &flags)) != SK_OK)
-            return rc;
-        /* MSG_TRUNC: the result is the datagram's real length, so truncation shows. */
-        k = recvfrom(udp->s.fd, buf, cap, flags | MSG_TRUNC,
-                     from != NULL ? (struct sockaddr *)&ss : NULL, from != NULL ? &sl : NULL);
-        if (k >= 0) {
-            size_t kept = (size_t)k > cap ? cap : (size_t)k;
-            if (received != NULL)
-                *received = kept;
-            if (from != NULL)
-                sk__addr_from(from, (struct sockaddr *)&ss, sl);
-            return (size_t)k > cap ? sk__fail(SK_ETRUNCATED) : SK_OK;
-        }
-        if ((rc = sk__after_failure(errno, &dl)) != SK_OK)
-            return rc;
-    }
+    sk__xfer_buf(&x, SK__DGRAM_RECV, buf, cap, 0);
+    x.addr = (struct sockaddr *)&ss;
+    x.addrlen = from != NULL ? sizeof ss : 0;
+    if ((rc = sk__io_run(&udp->s, &x, &dl)) != SK_OK)
+        return rc;
+    if (received != NULL)
+        *received = x.done > cap ? cap : x.done;
+    if (from != NULL)
+        sk__addr_from(from, x.addr, x.addrlen);
+    return x.done > cap ? sk__fail(SK_ETRUNCATED) : SK_OK;
 }
 
 int sk_udp_sendto(sk_udp *udp, const void *buf, size_t len, const sk_addr *to, int timeout_ms)
@@ -193,6 +172,18 @@ int sk_udp_recv(sk_udp *udp, void *buf, size_t cap, size_t *received, int timeou
     return recv_impl(udp, buf, cap, received, NULL, timeout_ms);
 }
 
+/* The system's header for one datagram of a batch. */
+static void batch_hdr(struct mmsghdr *h, struct iovec *iov, void *buf, size_t len, void *name, socklen_t namelen)
+{
+    memset(h, 0, sizeof *h);
+    iov->iov_base = buf;
+    iov->iov_len = len;
+    h->msg_hdr.msg_iov = iov;
+    h->msg_hdr.msg_iovlen = 1;
+    h->msg_hdr.msg_name = namelen ? name : NULL;
+    h->msg_hdr.msg_namelen = namelen;
+}
+
 int sk_udp_send_batch(sk_udp *udp, const sk_dgram *msgs, size_t count, size_t *sent, int timeout_ms)
 {
     struct mmsghdr hdr[BATCH];
@@ -200,7 +191,7 @@ int sk_udp_send_batch(sk_udp *udp, const sk_dgram *msgs, size_t count, size_t *s
     struct sockaddr_storage ss[BATCH];
     sk__deadline dl;
     size_t done = 0;
-    int rc;
+    int rc = SK_OK;
 
     if (sent != NULL)
         *sent = 0;
@@ -216,30 +207,19 @@ int sk_udp_send_batch(sk_udp *udp, const sk_dgram *msgs, size_t count, size_t *s
     }
     if ((rc = sk__deadline_init(&dl, timeout_ms)) != SK_OK)
         return rc;
-    while (done < count) {
-        size_t cnt = count - done < BATCH ? count - done : BATCH;
-        int flags, k;
-        for (size_t i = 0; i < cnt; i++) {
+    while (rc == SK_OK && done < count) {
+        sk__xfer x;
+        sk__xfer_buf(&x, SK__MMSG_SEND, NULL, 0, 1);
+        x.mmsg = hdr;
+        x.count = count - done < BATCH ? count - done : BATCH;
+        for (size_t i = 0; i < x.count; i++) {
             const sk_dgram *m = &msgs[done + i];
             socklen_t sl;
             dest_addr(udp, m->addr.len ? &m->addr : NULL, &ss[i], &sl);
-            memset(&hdr[i], 0, sizeof hdr[i]);
-            iov[i].iov_base = m->buf;
-            iov[i].iov_len = m->len;
-            hdr[i].msg_hdr.msg_iov = &iov[i];
-            hdr[i].msg_hdr.msg_iovlen = 1;
-            hdr[i].msg_hdr.msg_name = sl ? &ss[i] : NULL;
-            hdr[i].msg_hdr.msg_namelen = sl;
+            batch_hdr(&hdr[i], &iov[i], m->buf, m->len, &ss[i], sl);
         }
-        if ((rc = sk__prepare(&udp->s, SO_SNDTIMEO, &dl, &flags)) != SK_OK)
-            break;
-        k = sendmmsg(udp->s.fd, hdr, (unsigned)cnt, flags | MSG_NOSIGNAL);
-        if (k > 0) {
-            done += (size_t)k;
-            continue;
-        }
-        if ((rc = sk__after_failure(k == 0 ? EAGAIN : errno, &dl)) != SK_OK)
-            break;
+        rc = sk__io_run(&udp->s, &x, &dl);
+        done += x.done;
     }
     if (sent != NULL)
         *sent = done;
@@ -252,53 +232,37 @@ int sk_udp_recv_batch(sk_udp *udp, sk_dgram *msgs, size_t count, size_t *receive
     struct iovec iov[BATCH];
     struct sockaddr_storage ss[BATCH];
     sk__deadline dl;
-    size_t cnt = count < BATCH ? count : BATCH;
+    sk__xfer x;
     int rc;
 
     if (received != NULL)
         *received = 0;
     if (udp == NULL || (msgs == NULL && count > 0))
         return sk__fail(SK_EINVAL);
-    for (size_t i = 0; i < cnt; i++)
+    sk__xfer_buf(&x, SK__MMSG_RECV, NULL, 0, 0);
+    x.mmsg = hdr;
+    x.count = count < BATCH ? count : BATCH;
+    for (size_t i = 0; i < x.count; i++)
         if (msgs[i].buf == NULL && msgs[i].len > 0)
             return sk__fail(SK_EINVAL);
     if ((rc = sk__deadline_init(&dl, timeout_ms)) != SK_OK || count == 0)
         return rc;
-    for (;;) {
-        int flags, k;
-        for (size_t i = 0; i < cnt; i++) {
-            memset(&hdr[i], 0, sizeof hdr[i]);
-            iov[i].iov_base = msgs[i].buf;
-            iov[i].iov_len = msgs[i].len;
-            hdr[i].msg_hdr.msg_iov = &iov[i];
-            hdr[i].msg_hdr.msg_iovlen = 1;
-            hdr[i].msg_hdr.msg_name = &ss[i];
-            hdr[i].msg_hdr.msg_namelen = sizeof ss[i];
-        }
-        if ((rc = sk__prepare(&udp->s, SO_RCVTIMEO, &dl, &flags)) != SK_OK)
-            return rc;
-        /* MSG_WAITFORONE: block (within the socket timeout the budget set) for the
-         * first datagram only, then take what is there. MSG_TRUNC: each msg_len is the
-         * datagram's real length. recvmmsg's own timeout is not used: the kernel
-         * checks it only after a datagram arrives. */
-        k = recvmmsg(udp->s.fd, hdr, (unsigned)cnt, flags | MSG_WAITFORONE | MSG_TRUNC, NULL);
-        if (k > 0) {
-            for (int i = 0; i < k; i++) {
-                sk_dgram *m = &msgs[i];
-                size_t full = hdr[i].msg_len;
-                m->full_len = full;
-                m->received = full < m->len ? full : m->len;
-                m->truncated = (hdr[i].msg_hdr.msg_flags & MSG_TRUNC) != 0 || full > m->len;
-                m->reserved = 0;
-                sk__addr_from(&m->addr, (struct sockaddr *)&ss[i], hdr[i].msg_hdr.msg_namelen);
-            }
-            if (received != NULL)
-                *received = (size_t)k;
-            return SK_OK;
-        }
-        if ((rc = sk__after_failure(k == 0 ? EAGAIN : errno, &dl)) != SK_OK)
-            return rc;
+    for (size_t i = 0; i < x.count; i++)
+        batch_hdr(&hdr[i], &iov[i], msgs[i].buf, msgs[i].len, &ss[i], sizeof ss[i]);
+    if ((rc = sk__io_run(&udp->s, &x, &dl)) != SK_OK)
+        return rc;
+    for (size_t i = 0; i < x.done; i++) {
+        sk_dgram *m = &msgs[i];
+        size_t full = hdr[i].msg_len;
+        m->full_len = full;
+        m->received = full < m->len ? full : m->len;
+        m->truncated = (hdr[i].msg_hdr.msg_flags & MSG_TRUNC) != 0 || full > m->len;
+        m->reserved = 0;
+        sk__addr_from(&m->addr, (struct sockaddr *)&ss[i], hdr[i].msg_hdr.msg_namelen);
     }
+    if (received != NULL)
+        *received = x.done;
+    return SK_OK;
 }
 
 int sk_udp_local_addr(const sk_udp *udp, sk_addr *addr)
@@ -312,9 +276,19 @@ int sk_udp_local_addr(const sk_udp *udp, sk_addr *addr)
     return sk__sockname(udp->s.fd, 0, addr);
 }
 
-sk__preg *sk__udp_preg(sk_udp *u)
+int sk_poller_add_udp(sk_poller *poller, sk_udp *u, unsigned events, void *data)
 {
-    return &u->preg;
+    return u == NULL ? sk__fail(SK_EINVAL) : sk__preg_add(poller, &u->preg, events, data);
+}
+
+int sk_poller_mod_udp(sk_poller *poller, sk_udp *u, unsigned events, void *data)
+{
+    return u == NULL ? sk__fail(SK_EINVAL) : sk__preg_mod(poller, &u->preg, events, data);
+}
+
+int sk_poller_del_udp(sk_poller *poller, sk_udp *u)
+{
+    return u == NULL ? sk__fail(SK_EINVAL) : sk__preg_del(poller, &u->preg);
 }
 
 int sk_udp_fd(const sk_udp *udp)
@@ -326,8 +300,7 @@ void sk_udp_close(sk_udp *udp)
 {
     if (udp == NULL)
         return;
-    if (udp->preg.poller != NULL)
-        sk__poller_forget(&udp->preg);
+    sk__preg_forget(&udp->preg);
     close(udp->s.fd);
     free(udp);
 }

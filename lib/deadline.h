@@ -1,0 +1,48 @@
+/* One budget for a whole call (convention 4): a relative timeout_ms becomes one
+ * CLOCK_MONOTONIC deadline, and every wait of the call uses only what is left of it.
+ *
+ * The fields are private to deadline.c: callers ask with the helpers below. A
+ * deadline is one of three kinds: forever (SK_FOREVER), now (0: do what is possible
+ * without waiting) or finite. A finite one is armed (the clock is read) when it is
+ * made with sk__deadline_init, or at its first use when made with sk__deadline_defer,
+ * so that a call that finishes from what it already holds reads no clock. */
+#ifndef SOCKKIT_DEADLINE_H
+#define SOCKKIT_DEADLINE_H
+
+#include <stdint.h>
+
+typedef struct sk__deadline {
+    int64_t at_ns_;      /* finite and armed: the instant the budget ends */
+    int timeout_ms_;     /* as given */
+    unsigned char kind_; /* forever, now or finite */
+    unsigned char armed_;/* finite: at_ns_ is set */
+    unsigned char fresh_;/* no wait has been prepared yet: the first one has it all */
+} sk__deadline;
+
+int64_t sk__now_ns(void);
+
+/* SK_EINVAL (errno EINVAL) for a timeout below SK_FOREVER, else SK_OK. */
+int sk__deadline_init(sk__deadline *dl, int timeout_ms);
+/* The same, but a finite budget starts at its first use instead of now. */
+int sk__deadline_defer(sk__deadline *dl, int timeout_ms);
+
+/* The budget is 0: perform what is possible now, never wait. */
+int sk__deadline_is_now(const sk__deadline *dl);
+int sk__deadline_is_finite(const sk__deadline *dl);
+/* Nothing is left (always for a budget of 0, never for SK_FOREVER). */
+int sk__deadline_expired(sk__deadline *dl);
+/* What is left for poll(): -1 forever, 0 when spent, else whole milliseconds
+ * rounded up, so that a wait never ends before the deadline. */
+int sk__deadline_poll_ms(sk__deadline *dl);
+/* What a socket timeout (SO_RCVTIMEO/SO_SNDTIMEO) should hold for the next system
+ * call: 0 for no limit (forever), else milliseconds left rounded up, and the whole
+ * budget for the first call without a clock read. SK_ETIMEDOUT when spent; never
+ * called with a budget of 0. */
+int sk__deadline_sock_ms(sk__deadline *dl, int *ms);
+/* A deadline for one part of the call: the earlier of dl and part_ns from now
+ * (the share of one connect attempt, an attempt delay). */
+void sk__deadline_part(sk__deadline *dl, int64_t part_ns, sk__deadline *part);
+/* Nanoseconds left of a finite budget (0 when spent); INT64_MAX forever, 0 now. */
+int64_t sk__deadline_left_ns(sk__deadline *dl);
+
+#endif /* SOCKKIT_DEADLINE_H */

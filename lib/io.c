@@ -1,0 +1,255 @@
+/* The I/O core (see io.h): one loop for every transfer of every transport. */
+#include "io.h"
+#include "error_map.h"
+
+#include <poll.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/time.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+/* Gather lists go to the system this many buffers at a time (no allocation). */
+#define IOV_CHUNK 64
+
+void sk__sock_init(sk__sock *s, int fd)
+{
+    s->fd = fd;
+    s->rcvtimeo_ms = 0;
+    s->sndtimeo_ms = 0;
+}
+
+void sk__close_keep_errno(int fd)
+{
+    int err = errno;
+    close(fd);
+    errno = err;
+}
+
+size_t sk__rbuf_take(sk__rbuf *rb, void *dst, size_t want)
+{
+    size_t k = sk__rbuf_len(rb);
+    if (k > want)
+        k = want;
+    if (k > 0) {
+        memcpy(dst, rb->buf + rb->pos, k);
+        rb->pos += k;
+    }
+    return k;
+}
+
+/* ---- the cursor --------------------------------------------------------------- */
+
+/* Skip k bytes from (idx, off), and any empty buffers after them. */
+static void advance(sk__xfer *x, size_t k)
+{
+    x->done += k;
+    while (x->idx < x->iovcnt) {
+        size_t rem = x->iov[x->idx].len - x->off;
+        if (k < rem) {
+            x->off += k;
+            return;
+        }
+        k -= rem;
+        x->idx++;
+        x->off = 0;
+    }
+}
+
+void sk__xfer_iov(sk__xfer *x, int op, const sk_iovec *iov, size_t iovcnt, int all)
+{
+    memset(x, 0, sizeof *x);
+    x->op = op;
+    x->all = all;
+    x->iov = iov;
+    x->iovcnt = iovcnt;
+    advance(x, 0);
+}
+
+void sk__xfer_buf(sk__xfer *x, int op, const void *buf, size_t len, int all)
+{
+    sk__xfer_iov(x, op, NULL, 0, all);
+    x->one.base = (void *)(uintptr_t)buf;
+    x->one.len = len;
+    x->iov = &x->one;
+    x->iovcnt = 1;
+    advance(x, 0);
+}
+
+static int is_batch(const sk__xfer *x)
+{
+    return x->op == SK__MMSG_SEND || x->op == SK__MMSG_RECV;
+}
+
+/* Everything moved: the cursor skips empty buffers, so it is past the last one. */
+static int complete(const sk__xfer *x)
+{
+    return is_batch(x) ? x->done == x->count : x->idx == x->iovcnt;
+}
+
+/* Up to IOV_CHUNK non-empty system buffers from the cursor. */
+static int gather(const sk__xfer *x, struct iovec *v)
+{
+    int cnt = 0;
+    for (size_t j = x->idx; j < x->iovcnt && cnt < IOV_CHUNK; j++) {
+        size_t skip = j == x->idx ? x->off : 0;
+        if (x->iov[j].len == skip)
+            continue;
+        v[cnt].iov_base = (char *)(uintptr_t)x->iov[j].base + skip;
+        v[cnt].iov_len = x->iov[j].len - skip;
+        cnt++;
+    }
+    return cnt;
+}
+
+/* ---- the budget --------------------------------------------------------------- */
+
+/* Before one more system call in direction opt: the socket's own timeout made to
+ * match what is left of the budget (set only when it changes), and MSG_DONTWAIT
+ * when the budget is 0. SK_ETIMEDOUT when it is spent. */
+static int prepare(sk__sock *s, int opt, sk__deadline *dl, int *flags)
+{
+    int want, rc;
+    int *cached = opt == SO_RCVTIMEO ? &s->rcvtimeo_ms : &s->sndtimeo_ms;
+
+    *flags = 0;
+    if (sk__deadline_is_now(dl)) {
+        *flags = MSG_DONTWAIT;
+        return SK_OK;
+    }
+    if ((rc = sk__deadline_sock_ms(dl, &want)) != SK_OK)
+        return rc;
+    if (want != *cached) {
+        struct timeval tv;
+        tv.tv_sec = want / 1000;
+        tv.tv_usec = (suseconds_t)(want % 1000) * 1000;
+        if (setsockopt(s->fd, SOL_SOCKET, opt, &tv, sizeof tv) != 0)
+            return sk__map_errno(errno);
+        *cached = want;
+    }
+    return SK_OK;
+}
+
+/* After a system call failed with err: SK_OK to retry (EINTR, or a wait that ended
+ * before the deadline: socket timeouts count in ticks), else the code. */
+static int after_failure(int err, sk__deadline *dl)
+{
+    if (err == EINTR)
+        return SK_OK;
+    if (err == EAGAIN || err == EWOULDBLOCK)
+        return sk__deadline_expired(dl) ? sk__fail(SK_ETIMEDOUT) : SK_OK;
+    errno = err;
+    return sk__map_errno(err);
+}
+
+int sk__wait(int fd, short events, sk__deadline *dl)
+{
+    struct pollfd p;
+    for (;;) {
+        int n;
+        p.fd = fd;
+        p.events = events;
+        p.revents = 0;
+        n = poll(&p, 1, sk__deadline_poll_ms(dl));
+        if (n > 0)
+            return SK_OK;
+        if (n == 0) {
+            if (sk__deadline_expired(dl))
+                return sk__fail(SK_ETIMEDOUT);
+            continue; /* woke a hair early */
+        }
+        if (errno != EINTR)
+            return sk__map_errno(errno);
+    }
+}
+
+/* ---- the loop ----------------------------------------------------------------- */
+
+/* The one system call of x's kind; its result, -1 with errno on failure. */
+static ssize_t one_call(int fd, sk__xfer *x, int flags)
+{
+    struct iovec v[IOV_CHUNK];
+    struct msghdr m;
+    /* The cursor's place, and what is left of its buffer (sk_iovec holds const
+     * pointers: the receiving ops were given writable ones). */
+    char *at = x->idx < x->iovcnt ? (char *)(uintptr_t)x->iov[x->idx].base + x->off : NULL;
+    size_t n = x->idx < x->iovcnt ? x->iov[x->idx].len - x->off : 0;
+
+    switch (x->op) {
+    case SK__STREAM_SEND:
+        /* MSG_NOSIGNAL: a peer that vanished must not kill the caller. */
+        if (x->iovcnt - x->idx == 1)
+            return send(fd, at, n, flags | MSG_NOSIGNAL);
+        memset(&m, 0, sizeof m);
+        m.msg_iov = v;
+        m.msg_iovlen = (size_t)gather(x, v);
+        return sendmsg(fd, &m, flags | MSG_NOSIGNAL);
+    case SK__STREAM_RECV:
+        if (x->iovcnt - x->idx == 1)
+            return recv(fd, at, n, flags);
+        memset(&m, 0, sizeof m);
+        m.msg_iov = v;
+        m.msg_iovlen = (size_t)gather(x, v);
+        return recvmsg(fd, &m, flags);
+    case SK__DGRAM_SEND:
+        if (x->addrlen == 0)
+            return send(fd, at, n, flags | MSG_NOSIGNAL);
+        return sendto(fd, at, n, flags | MSG_NOSIGNAL, x->addr, x->addrlen);
+    case SK__DGRAM_RECV:
+        /* MSG_TRUNC: the result is the datagram's real length, so truncation shows. */
+        return recvfrom(fd, at, n, flags | MSG_TRUNC, x->addrlen ? x->addr : NULL,
+                        x->addrlen ? &x->addrlen : NULL);
+    case SK__MMSG_SEND:
+        return sendmmsg(fd, x->mmsg + x->done, (unsigned)(x->count - x->done), flags | MSG_NOSIGNAL);
+    default:
+        /* MSG_WAITFORONE: wait (within the socket timeout) for the first datagram
+         * only, then take what is there. recvmmsg's own timeout is not used: the
+         * kernel checks it only after a datagram arrives. */
+        return recvmmsg(fd, x->mmsg, (unsigned)x->count, flags | MSG_WAITFORONE | MSG_TRUNC, NULL);
+    }
+}
+
+int sk__io_run(sk__sock *s, sk__xfer *x, sk__deadline *dl)
+{
+    const int opt = x->op == SK__STREAM_SEND || x->op == SK__DGRAM_SEND || x->op == SK__MMSG_SEND
+                        ? SO_SNDTIMEO
+                        : SO_RCVTIMEO;
+    const int stream = x->op == SK__STREAM_SEND || x->op == SK__STREAM_RECV;
+
+    if (stream && complete(x))
+        return SK_OK; /* len 0: done at once */
+    for (;;) {
+        int flags, rc;
+        ssize_t k;
+        if ((rc = prepare(s, opt, dl, &flags)) != SK_OK)
+            return rc;
+        k = one_call(s->fd, x, flags | x->flags);
+        if (k < 0 || (k == 0 && is_batch(x))) {
+            /* sendmmsg/recvmmsg that moved nothing: as if it would block. */
+            if ((rc = after_failure(k < 0 ? errno : EAGAIN, dl)) != SK_OK)
+                return rc;
+            continue;
+        }
+        switch (x->op) {
+        case SK__STREAM_RECV:
+            if (k == 0)
+                return sk__fail(SK_ECLOSED); /* end of stream */
+            /* fallthrough */
+        case SK__STREAM_SEND:
+            advance(x, (size_t)k);
+            break;
+        case SK__MMSG_SEND:
+            x->done += (size_t)k;
+            break;
+        default: /* one datagram, or a batch of them, in */
+            x->done = (size_t)k;
+            return SK_OK;
+        }
+        if (!x->all || complete(x))
+            return SK_OK;
+        /* With a budget of 0 a short transfer means the socket has no more now: the
+         * next call would only fail with EAGAIN. */
+        if (sk__deadline_is_now(dl))
+            return sk__fail(SK_ETIMEDOUT);
+    }
+}

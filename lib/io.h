@@ -1,0 +1,84 @@
+/* The I/O core: every transfer of every transport goes through sk__io_run, which
+ * holds the rules of convention 4 and 5 in one place:
+ *   - a blocking-mode socket waits through its own SO_RCVTIMEO/SO_SNDTIMEO, set to
+ *     what is left of the budget and cached, so that a loop with one timeout pays no
+ *     setsockopt and a transfer is the one system call it needs (no poll first);
+ *   - a budget of 0 adds MSG_DONTWAIT and stops at the first short transfer;
+ *   - EINTR, and a socket timeout that ended a hair before the deadline, are retried
+ *     with the time left;
+ *   - progress is counted whatever happens, for the caller's *done. */
+#ifndef SOCKKIT_IO_H
+#define SOCKKIT_IO_H
+
+#include <stddef.h>
+#include <poll.h>
+#include <sys/socket.h>
+
+#include "deadline.h"
+#include "sockkit.h"
+
+/* A socket and the timeouts it holds now (0: no limit). */
+typedef struct sk__sock {
+    int fd;
+    int rcvtimeo_ms;
+    int sndtimeo_ms;
+} sk__sock;
+
+void sk__sock_init(sk__sock *s, int fd);
+
+/* Bytes read from a stream ahead of the caller (sk_tcp_recv_until): buf[pos, end)
+ * are not delivered yet. */
+typedef struct sk__rbuf {
+    char *buf;
+    size_t pos, end;
+} sk__rbuf;
+
+static inline size_t sk__rbuf_len(const sk__rbuf *rb)
+{
+    return rb->end - rb->pos;
+}
+/* Moves up to want bytes to dst; returns how many. */
+size_t sk__rbuf_take(sk__rbuf *rb, void *dst, size_t want);
+
+enum sk__io_op {
+    SK__STREAM_SEND,   /* bytes from the cursor: send(), or sendmsg() for a gather list */
+    SK__STREAM_RECV,   /* bytes into the cursor: recv(); 0 from the system is SK_ECLOSED */
+    SK__DGRAM_SEND,    /* one datagram, to addr (or the connected peer when addrlen 0) */
+    SK__DGRAM_RECV,    /* one datagram; done is its real length (MSG_TRUNC), addr its source */
+    SK__MMSG_SEND,     /* mmsg[0, count): sendmmsg(); progress in datagrams */
+    SK__MMSG_RECV      /* up to count datagrams: recvmmsg(), waiting for the first only */
+};
+
+/* One transfer: what it moves, how, and how far it got. */
+typedef struct sk__xfer {
+    int op;                  /* enum sk__io_op */
+    int all;                 /* 1: until everything moved; 0: until something did */
+    int flags;               /* more MSG_ flags for every call (MSG_WAITALL) */
+    const sk_iovec *iov;     /* the cursor: iov[idx] from off on is what is left */
+    size_t iovcnt, idx, off;
+    sk_iovec one;            /* the one buffer, when made with sk__xfer_buf */
+    struct sockaddr *addr;   /* datagrams: destination, or where the source goes */
+    socklen_t addrlen;       /* in: its size (0: none); out: the source's length */
+    struct mmsghdr *mmsg;    /* SK__MMSG_*: the headers */
+    size_t count;            /* SK__MMSG_*: how many */
+    size_t done;             /* bytes (or datagrams) moved so far */
+} sk__xfer;
+
+/* A transfer of one buffer, or of a gather list (entries already checked). */
+void sk__xfer_buf(sk__xfer *x, int op, const void *buf, size_t len, int all);
+void sk__xfer_iov(sk__xfer *x, int op, const sk_iovec *iov, size_t iovcnt, int all);
+
+/* Runs x on s within dl: SK_OK once it is complete (all) or has moved something
+ * (not all; a datagram op after its one datagram), else the code of the failure;
+ * x->done says how far it got in every case, errno is the system's. */
+int sk__io_run(sk__sock *s, sk__xfer *x, sk__deadline *dl);
+
+/* Waits with poll() for events on fd within dl; EINTR is retried with the time
+ * left. SK_OK when ready (or in error: the next call tells), SK_ETIMEDOUT, or a
+ * mapped error. For non-blocking sockets: listeners and connects. */
+int sk__wait(int fd, short events, sk__deadline *dl);
+
+/* close() that keeps errno. */
+void sk__close_keep_errno(int fd);
+
+#endif /* SOCKKIT_IO_H */
