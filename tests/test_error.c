@@ -129,3 +129,33 @@ Test(error, texts_do_not_change_between_calls)
     cr_assert_str_eq(t, tcopy);
     cr_assert_str_eq(n, ncopy);
 }
+
+/* The ABI baseline (docs/abi/libsockkit.so.0.values, "sk_error NAME VALUE" lines) is the list of
+ * codes released programs were compiled with: every one of them still has its value,
+ * its name and a text of its own, and the table above knows every one. */
+Test(error, every_code_of_the_abi_baseline_keeps_its_value_name_and_text)
+{
+    FILE *f = fopen(SK_TEST_ABI_VALUES, "r");
+    cr_assert_not_null(f, "cannot open %s", SK_TEST_ABI_VALUES);
+    char line[256];
+    size_t seen = 0;
+    while (fgets(line, sizeof line, f) != NULL) {
+        char name[64];
+        int value;
+        if (sscanf(line, "sk_error %63s %d", name, &value) != 2)
+            continue;
+        seen++;
+        size_t i = 0;
+        while (i < NCODES && strcmp(codes[i].name, name) != 0)
+            i++;
+        if (i == NCODES) {
+            fclose(f);
+            cr_assert_fail("%s of the baseline is missing from this test's table", name);
+        }
+        cr_expect_eq(codes[i].code, value, "%s is %d, the baseline says %d", name, codes[i].code, value);
+        cr_expect_str_eq(sk_errname(value), name);
+        cr_expect_str_neq(sk_strerror(value), sk_strerror(INT_MIN), "%s has only the generic text", name);
+    }
+    fclose(f);
+    cr_expect_eq(seen, NCODES, "the baseline lists %zu codes, the header %zu", seen, (size_t)NCODES);
+}
