@@ -22,9 +22,7 @@ endif()
 # End-to-end tests (tests/examples/chat_test.py, Python 3 standard library), one CTest
 # test per scenario and build: "example.<scenario>.shared" / ".static". Loopback only,
 # ephemeral ports, bounded waits; the nc scenario is skipped (status 77) without nc.
-# The top level calls enable_testing() only after adding examples/, hence the call here.
 if(SOCKKIT_BUILD_TESTS)
-  enable_testing()
   if(NOT Python3_Interpreter_FOUND)
     find_package(Python3 COMPONENTS Interpreter)
   endif()
