@@ -48,6 +48,14 @@ int sk_udp_bind(sk_udp **udp, const char *host, int port)
     return udp_new(fd, family, dual, 0, udp);
 }
 
+/* The order sk_udp_connect tries a list in: first, then the others as listed. */
+static const struct addrinfo *next_try(const struct addrinfo *list, const struct addrinfo *first,
+                                       const struct addrinfo *ai)
+{
+    ai = ai == first ? list : ai->ai_next;
+    return ai == first ? ai->ai_next : ai;
+}
+
 int sk_udp_connect(sk_udp **udp, const char *host, int port)
 {
     struct addrinfo *list;
@@ -60,7 +68,11 @@ int sk_udp_connect(sk_udp **udp, const char *host, int port)
         return sk__fail(SK_EINVAL);
     if ((rc = sk__resolve(host, port, SOCK_DGRAM, 0, &list)) != SK_OK)
         return rc;
-    for (const struct addrinfo *ai = list; ai != NULL; ai = ai->ai_next) {
+    /* The first IPv4 address comes first, as for bind and listen: UDP cannot learn
+     * which address answers, and a server bound on the same name took that one
+     * ("localhost" is 127.0.0.1 and ::1 on a standard /etc/hosts). */
+    const struct addrinfo *first = sk__pick_listen_addr(list);
+    for (const struct addrinfo *ai = first; ai != NULL; ai = next_try(list, first, ai)) {
         fd = socket(ai->ai_family, SOCK_DGRAM | SOCK_CLOEXEC, ai->ai_protocol);
         if (fd >= 0 && connect(fd, ai->ai_addr, ai->ai_addrlen) == 0) {
             family = ai->ai_family;

@@ -410,7 +410,7 @@ Test(addr, whatever_parses_formats_within_addr_strlen)
 
 /* ---- resolve ---- */
 
-Test(addr, resolve_localhost_gives_ipv4_loopback)
+Test(addr, resolve_localhost_gives_ipv4_loopback_with_either_hosts_layout)
 {
     sk_addr a;
     char buf[SK_ADDR_STRLEN];

@@ -434,7 +434,7 @@ Test(tcp, listener_sets_so_reuseaddr)
     sk_tcp_close(l);
 }
 
-Test(tcp, connect_by_name_localhost_reaches_a_loopback_listener)
+Test(tcp, connect_by_name_localhost_reaches_a_loopback_listener_with_either_hosts_layout)
 {
     sk_tcp *l, *c = NULL, *s = NULL;
     char b[3];
@@ -1218,7 +1218,7 @@ static void check_dual_stack_client(sk_tcp *l, const char *host, const char *wan
     sk_tcp_close(s);
 }
 
-Test(tcp, dual_stack_listener_answers_ipv4_ipv6_and_localhost_clients)
+Test(tcp, dual_stack_listener_answers_ipv4_ipv6_and_localhost_clients_with_either_hosts_layout)
 {
     sk_tcp *l = NULL;
     char text[SK_ADDR_STRLEN], want[SK_ADDR_STRLEN];
@@ -1259,7 +1259,7 @@ Test(tcp, listen_on_an_empty_host_is_every_address_like_null)
     sk_tcp_close(l);
 }
 
-Test(tcp, listen_on_localhost_answers_a_client_dialing_127_0_0_1)
+Test(tcp, listen_on_localhost_answers_a_client_dialing_127_0_0_1_with_either_hosts_layout)
 {
     sk_tcp *l = NULL, *c = NULL, *s = NULL;
     char text[SK_ADDR_STRLEN], want[SK_ADDR_STRLEN];

@@ -62,8 +62,13 @@ SK_API int sk_udp_bind(sk_udp **udp, const char *host, int port);
 /**
  * @brief Create a UDP endpoint connected to @p host : @p port.
  *
- * Tries the addresses @p host resolves to in order until the system accepts one (UDP
- * "connecting" sends nothing; it fixes the peer). A later #sk_udp_recv may return
+ * Tries the addresses @p host resolves to until the system accepts one (UDP
+ * "connecting" sends nothing; it fixes the peer): the first IPv4 address first, when
+ * there is one, then the others in the system's order. That is the address
+ * #sk_udp_bind and #sk_tcp_listen take for the same name, so a client and a server
+ * that both use `"localhost"` meet whether it stands for 127.0.0.1 alone or for
+ * 127.0.0.1 and ::1 (UDP cannot find out which address answers). A numeric host is
+ * used as given. A later #sk_udp_recv may return
  * #SK_ECONNREFUSED when the peer's port is closed (an ICMP message says so).
  *
  * @param[out] udp  Receives the endpoint; set to NULL on failure.
