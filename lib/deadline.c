@@ -7,7 +7,9 @@
 
 #define NS_PER_MS INT64_C(1000000)
 
-enum { FOREVER, NOW, FINITE };
+#define FOREVER SK__DL_FOREVER
+#define NOW SK__DL_NOW
+#define FINITE SK__DL_FINITE
 
 int64_t sk__now_ns(void)
 {
@@ -24,39 +26,9 @@ static void arm(sk__deadline *dl)
     }
 }
 
-int sk__deadline_defer(sk__deadline *dl, int timeout_ms)
+int sk__deadline_invalid(void)
 {
-    dl->at_ns_ = 0;
-    dl->timeout_ms_ = timeout_ms;
-    dl->armed_ = 0;
-    dl->fresh_ = 1;
-    if (timeout_ms == SK_FOREVER)
-        dl->kind_ = FOREVER;
-    else if (timeout_ms == 0)
-        dl->kind_ = NOW;
-    else if (timeout_ms > 0)
-        dl->kind_ = FINITE;
-    else
-        return sk__fail(SK_EINVAL);
-    return SK_OK;
-}
-
-int sk__deadline_init(sk__deadline *dl, int timeout_ms)
-{
-    int rc = sk__deadline_defer(dl, timeout_ms);
-    if (rc == SK_OK)
-        arm(dl);
-    return rc;
-}
-
-int sk__deadline_is_now(const sk__deadline *dl)
-{
-    return dl->kind_ == NOW;
-}
-
-int sk__deadline_is_finite(const sk__deadline *dl)
-{
-    return dl->kind_ == FINITE;
+    return sk__fail(SK_EINVAL);
 }
 
 int64_t sk__deadline_left_ns(sk__deadline *dl)
@@ -90,23 +62,12 @@ int sk__deadline_poll_ms(sk__deadline *dl)
     return ceil_ms(sk__deadline_left_ns(dl));
 }
 
-int sk__deadline_sock_ms(sk__deadline *dl, int *ms)
+/* sk__deadline_sock_ms (deadline.h) past its two fast cases. */
+int sk__deadline_sock_ms_slow(sk__deadline *dl, int *ms)
 {
-    if (dl->kind_ == FOREVER) {
-        *ms = 0;
-        return SK_OK;
-    }
-    if (dl->fresh_ && dl->armed_) {
-        /* The first call of a budget armed at its start has the whole of it: the
-         * time since then is too short to count, and no clock is read. */
-        *ms = dl->timeout_ms_;
-    } else {
-        *ms = ceil_ms(sk__deadline_left_ns(dl));
-        if (*ms == 0)
-            return sk__fail(SK_ETIMEDOUT);
-    }
     dl->fresh_ = 0;
-    return SK_OK;
+    *ms = ceil_ms(sk__deadline_left_ns(dl));
+    return *ms == 0 ? sk__fail(SK_ETIMEDOUT) : SK_OK;
 }
 
 void sk__deadline_part(sk__deadline *dl, int64_t part_ns, sk__deadline *part)

@@ -14,21 +14,56 @@
 typedef struct sk__deadline {
     int64_t at_ns_;      /* finite and armed: the instant the budget ends */
     int timeout_ms_;     /* as given */
-    unsigned char kind_; /* forever, now or finite */
+    unsigned char kind_; /* SK__DL_FOREVER, SK__DL_NOW or SK__DL_FINITE */
     unsigned char armed_;/* finite: at_ns_ is set */
     unsigned char fresh_;/* no wait has been prepared yet: the first one has it all */
 } sk__deadline;
 
+/* The kinds; like the fields, for this header and deadline.c only. */
+enum { SK__DL_FOREVER, SK__DL_NOW, SK__DL_FINITE };
+
 int64_t sk__now_ns(void);
 
-/* SK_EINVAL (errno EINVAL) for a timeout below SK_FOREVER, else SK_OK. */
-int sk__deadline_init(sk__deadline *dl, int timeout_ms);
-/* The same, but a finite budget starts at its first use instead of now. */
-int sk__deadline_defer(sk__deadline *dl, int timeout_ms);
+/* A finite budget starts at its first use instead of now. SK_EINVAL (errno EINVAL)
+ * for a timeout below SK_FOREVER, else SK_OK. */
+int sk__deadline_invalid(void);
+static inline int sk__deadline_defer(sk__deadline *dl, int timeout_ms)
+{
+    dl->at_ns_ = 0;
+    dl->timeout_ms_ = timeout_ms;
+    dl->armed_ = 0;
+    dl->fresh_ = 1;
+    if (timeout_ms > 0)
+        dl->kind_ = SK__DL_FINITE;
+    else if (timeout_ms == 0)
+        dl->kind_ = SK__DL_NOW;
+    else if (timeout_ms == -1) /* SK_FOREVER */
+        dl->kind_ = SK__DL_FOREVER;
+    else
+        return sk__deadline_invalid();
+    return 0; /* SK_OK */
+}
+/* The same, with a finite budget starting now. */
+static inline int sk__deadline_init(sk__deadline *dl, int timeout_ms)
+{
+    int rc = sk__deadline_defer(dl, timeout_ms);
+    if (timeout_ms > 0) {
+        dl->at_ns_ = sk__now_ns() + (int64_t)timeout_ms * 1000000;
+        dl->armed_ = 1;
+    }
+    return rc;
+}
 
-/* The budget is 0: perform what is possible now, never wait. */
-int sk__deadline_is_now(const sk__deadline *dl);
-int sk__deadline_is_finite(const sk__deadline *dl);
+/* The budget is 0: perform what is possible now, never wait. (The few helpers every
+ * transfer calls are inline: they sit on the path of every system call.) */
+static inline int sk__deadline_is_now(const sk__deadline *dl)
+{
+    return dl->kind_ == SK__DL_NOW;
+}
+static inline int sk__deadline_is_finite(const sk__deadline *dl)
+{
+    return dl->kind_ == SK__DL_FINITE;
+}
 /* Nothing is left (always for a budget of 0, never for SK_FOREVER). */
 int sk__deadline_expired(sk__deadline *dl);
 /* What is left for poll(): -1 forever, 0 when spent, else whole milliseconds
@@ -38,7 +73,22 @@ int sk__deadline_poll_ms(sk__deadline *dl);
  * call: 0 for no limit (forever), else milliseconds left rounded up, and the whole
  * budget for the first call without a clock read. SK_ETIMEDOUT when spent; never
  * called with a budget of 0. */
-int sk__deadline_sock_ms(sk__deadline *dl, int *ms);
+int sk__deadline_sock_ms_slow(sk__deadline *dl, int *ms);
+static inline int sk__deadline_sock_ms(sk__deadline *dl, int *ms)
+{
+    if (dl->kind_ == SK__DL_FOREVER) {
+        *ms = 0;
+        return 0; /* SK_OK */
+    }
+    if (dl->fresh_ && dl->armed_) {
+        /* The first call of a budget armed at its start has the whole of it: the
+         * time since then is too short to count, and no clock is read. */
+        dl->fresh_ = 0;
+        *ms = dl->timeout_ms_;
+        return 0; /* SK_OK */
+    }
+    return sk__deadline_sock_ms_slow(dl, ms);
+}
 /* A deadline for one part of the call: the earlier of dl and part_ns from now
  * (the share of one connect attempt, an attempt delay). */
 void sk__deadline_part(sk__deadline *dl, int64_t part_ns, sk__deadline *part);

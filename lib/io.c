@@ -9,6 +9,10 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+/* The loop below is compiled once per op (ALWAYS_INLINE with op a constant), so
+ * that the tests on op vanish from the path of every system call. */
+#define ALWAYS_INLINE inline __attribute__((always_inline))
+
 /* Gather lists go to the system this many buffers at a time (no allocation). */
 #define IOV_CHUNK 64
 
@@ -26,17 +30,6 @@ void sk__close_keep_errno(int fd)
     errno = err;
 }
 
-size_t sk__rbuf_take(sk__rbuf *rb, void *dst, size_t want)
-{
-    size_t k = sk__rbuf_len(rb);
-    if (k > want)
-        k = want;
-    if (k > 0) {
-        memcpy(dst, rb->buf + rb->pos, k);
-        rb->pos += k;
-    }
-    return k;
-}
 
 /* ---- the cursor --------------------------------------------------------------- */
 
@@ -58,33 +51,32 @@ static void advance(sk__xfer *x, size_t k)
 
 void sk__xfer_iov(sk__xfer *x, int op, const sk_iovec *iov, size_t iovcnt, int all)
 {
-    memset(x, 0, sizeof *x);
     x->op = op;
     x->all = all;
+    x->flags = 0;
     x->iov = iov;
     x->iovcnt = iovcnt;
+    x->idx = 0;
+    x->off = 0;
+    x->addr = NULL;
+    x->addrlen = 0;
+    x->mmsg = NULL;
+    x->count = 0;
+    x->done = 0;
     advance(x, 0);
 }
 
-void sk__xfer_buf(sk__xfer *x, int op, const void *buf, size_t len, int all)
-{
-    sk__xfer_iov(x, op, NULL, 0, all);
-    x->one.base = (void *)(uintptr_t)buf;
-    x->one.len = len;
-    x->iov = &x->one;
-    x->iovcnt = 1;
-    advance(x, 0);
-}
 
-static int is_batch(const sk__xfer *x)
+
+static ALWAYS_INLINE int is_batch(int op)
 {
-    return x->op == SK__MMSG_SEND || x->op == SK__MMSG_RECV;
+    return op == SK__MMSG_SEND || op == SK__MMSG_RECV;
 }
 
 /* Everything moved: the cursor skips empty buffers, so it is past the last one. */
-static int complete(const sk__xfer *x)
+static ALWAYS_INLINE int complete(const sk__xfer *x, int op)
 {
-    return is_batch(x) ? x->done == x->count : x->idx == x->iovcnt;
+    return is_batch(op) ? x->done == x->count : x->idx == x->iovcnt;
 }
 
 /* Up to IOV_CHUNK non-empty system buffers from the cursor. */
@@ -107,7 +99,7 @@ static int gather(const sk__xfer *x, struct iovec *v)
 /* Before one more system call in direction opt: the socket's own timeout made to
  * match what is left of the budget (set only when it changes), and MSG_DONTWAIT
  * when the budget is 0. SK_ETIMEDOUT when it is spent. */
-static int prepare(sk__sock *s, int opt, sk__deadline *dl, int *flags)
+static ALWAYS_INLINE int prepare(sk__sock *s, int opt, sk__deadline *dl, int *flags)
 {
     int want, rc;
     int *cached = opt == SO_RCVTIMEO ? &s->rcvtimeo_ms : &s->sndtimeo_ms;
@@ -165,32 +157,36 @@ int sk__wait(int fd, short events, sk__deadline *dl)
 
 /* ---- the loop ----------------------------------------------------------------- */
 
-/* The one system call of x's kind; its result, -1 with errno on failure. */
-static ssize_t one_call(int fd, sk__xfer *x, int flags)
+/* sendmsg/recvmsg of up to IOV_CHUNK buffers from the cursor. Out of line: its
+ * array would otherwise sit in the frame of every single-buffer call. */
+static __attribute__((noinline)) ssize_t call_gather(int fd, const sk__xfer *x, int flags, int send_op)
 {
     struct iovec v[IOV_CHUNK];
     struct msghdr m;
+    memset(&m, 0, sizeof m);
+    m.msg_iov = v;
+    m.msg_iovlen = (size_t)gather(x, v);
+    return send_op ? sendmsg(fd, &m, flags | MSG_NOSIGNAL) : recvmsg(fd, &m, flags);
+}
+
+/* The one system call of x's kind; its result, -1 with errno on failure. */
+static ALWAYS_INLINE ssize_t one_call(int fd, sk__xfer *x, int flags, int op)
+{
     /* The cursor's place, and what is left of its buffer (sk_iovec holds const
      * pointers: the receiving ops were given writable ones). */
     char *at = x->idx < x->iovcnt ? (char *)(uintptr_t)x->iov[x->idx].base + x->off : NULL;
     size_t n = x->idx < x->iovcnt ? x->iov[x->idx].len - x->off : 0;
 
-    switch (x->op) {
+    switch (op) {
     case SK__STREAM_SEND:
         /* MSG_NOSIGNAL: a peer that vanished must not kill the caller. */
         if (x->iovcnt - x->idx == 1)
             return send(fd, at, n, flags | MSG_NOSIGNAL);
-        memset(&m, 0, sizeof m);
-        m.msg_iov = v;
-        m.msg_iovlen = (size_t)gather(x, v);
-        return sendmsg(fd, &m, flags | MSG_NOSIGNAL);
+        return call_gather(fd, x, flags, 1);
     case SK__STREAM_RECV:
         if (x->iovcnt - x->idx == 1)
             return recv(fd, at, n, flags);
-        memset(&m, 0, sizeof m);
-        m.msg_iov = v;
-        m.msg_iovlen = (size_t)gather(x, v);
-        return recvmsg(fd, &m, flags);
+        return call_gather(fd, x, flags, 0);
     case SK__DGRAM_SEND:
         if (x->addrlen == 0)
             return send(fd, at, n, flags | MSG_NOSIGNAL);
@@ -209,28 +205,27 @@ static ssize_t one_call(int fd, sk__xfer *x, int flags)
     }
 }
 
-int sk__io_run(sk__sock *s, sk__xfer *x, sk__deadline *dl)
+static ALWAYS_INLINE int run(sk__sock *s, sk__xfer *x, sk__deadline *dl, const int op)
 {
-    const int opt = x->op == SK__STREAM_SEND || x->op == SK__DGRAM_SEND || x->op == SK__MMSG_SEND
-                        ? SO_SNDTIMEO
-                        : SO_RCVTIMEO;
-    const int stream = x->op == SK__STREAM_SEND || x->op == SK__STREAM_RECV;
+    const int opt = op == SK__STREAM_SEND || op == SK__DGRAM_SEND || op == SK__MMSG_SEND ? SO_SNDTIMEO
+                                                                                        : SO_RCVTIMEO;
+    const int stream = op == SK__STREAM_SEND || op == SK__STREAM_RECV;
 
-    if (stream && complete(x))
+    if (stream && complete(x, op))
         return SK_OK; /* len 0: done at once */
     for (;;) {
         int flags, rc;
         ssize_t k;
         if ((rc = prepare(s, opt, dl, &flags)) != SK_OK)
             return rc;
-        k = one_call(s->fd, x, flags | x->flags);
-        if (k < 0 || (k == 0 && is_batch(x))) {
+        k = one_call(s->fd, x, flags | x->flags, op);
+        if (k < 0 || (k == 0 && is_batch(op))) {
             /* sendmmsg/recvmmsg that moved nothing: as if it would block. */
             if ((rc = after_failure(k < 0 ? errno : EAGAIN, dl)) != SK_OK)
                 return rc;
             continue;
         }
-        switch (x->op) {
+        switch (op) {
         case SK__STREAM_RECV:
             if (k == 0)
                 return sk__fail(SK_ECLOSED); /* end of stream */
@@ -245,11 +240,23 @@ int sk__io_run(sk__sock *s, sk__xfer *x, sk__deadline *dl)
             x->done = (size_t)k;
             return SK_OK;
         }
-        if (!x->all || complete(x))
+        if (!x->all || complete(x, op))
             return SK_OK;
         /* With a budget of 0 a short transfer means the socket has no more now: the
          * next call would only fail with EAGAIN. */
         if (sk__deadline_is_now(dl))
             return sk__fail(SK_ETIMEDOUT);
+    }
+}
+
+int sk__io_run(sk__sock *s, sk__xfer *x, sk__deadline *dl)
+{
+    switch (x->op) {
+    case SK__STREAM_SEND: return run(s, x, dl, SK__STREAM_SEND);
+    case SK__STREAM_RECV: return run(s, x, dl, SK__STREAM_RECV);
+    case SK__DGRAM_SEND: return run(s, x, dl, SK__DGRAM_SEND);
+    case SK__DGRAM_RECV: return run(s, x, dl, SK__DGRAM_RECV);
+    case SK__MMSG_SEND: return run(s, x, dl, SK__MMSG_SEND);
+    default: return run(s, x, dl, SK__MMSG_RECV);
     }
 }

@@ -11,6 +11,7 @@
 #define SOCKKIT_IO_H
 
 #include <stddef.h>
+#include <string.h>
 #include <poll.h>
 #include <sys/socket.h>
 
@@ -38,7 +39,17 @@ static inline size_t sk__rbuf_len(const sk__rbuf *rb)
     return rb->end - rb->pos;
 }
 /* Moves up to want bytes to dst; returns how many. */
-size_t sk__rbuf_take(sk__rbuf *rb, void *dst, size_t want);
+static inline size_t sk__rbuf_take(sk__rbuf *rb, void *dst, size_t want)
+{
+    size_t k = sk__rbuf_len(rb);
+    if (k > want)
+        k = want;
+    if (k > 0) {
+        memcpy(dst, rb->buf + rb->pos, k);
+        rb->pos += k;
+    }
+    return k;
+}
 
 enum sk__io_op {
     SK__STREAM_SEND,   /* bytes from the cursor: send(), or sendmsg() for a gather list */
@@ -64,9 +75,25 @@ typedef struct sk__xfer {
     size_t done;             /* bytes (or datagrams) moved so far */
 } sk__xfer;
 
-/* A transfer of one buffer, or of a gather list (entries already checked). */
-void sk__xfer_buf(sk__xfer *x, int op, const void *buf, size_t len, int all);
+/* A transfer of a gather list (entries already checked), or of one buffer. */
 void sk__xfer_iov(sk__xfer *x, int op, const sk_iovec *iov, size_t iovcnt, int all);
+static inline void sk__xfer_buf(sk__xfer *x, int op, const void *buf, size_t len, int all)
+{
+    x->op = op;
+    x->all = all;
+    x->flags = 0;
+    x->one.base = buf;
+    x->one.len = len;
+    x->iov = &x->one;
+    x->iovcnt = 1;
+    x->idx = len == 0; /* the cursor skips an empty buffer */
+    x->off = 0;
+    x->addr = NULL;
+    x->addrlen = 0;
+    x->mmsg = NULL;
+    x->count = 0;
+    x->done = 0;
+}
 
 /* Runs x on s within dl: SK_OK once it is complete (all) or has moved something
  * (not all; a datagram op after its one datagram), else the code of the failure;

@@ -67,9 +67,9 @@ static void ready_append(sk_poller *p, sk__preg *r)
     r->on_ready = 1;
 }
 
-void sk__preg_note_readahead(sk__preg *r)
+void sk__preg_note_readahead_slow(sk__preg *r)
 {
-    if (r->poller != NULL && !r->on_ready && readahead(r) > 0)
+    if (!r->on_ready && readahead(r) > 0)
         ready_append(r->poller, r);
 }
 

@@ -36,8 +36,14 @@ int sk__preg_del(struct sk_poller *p, sk__preg *r);
 /* The endpoint is closing: leave its poller, if any, and cancel its events still in
  * the caller's batch. Keeps errno. */
 void sk__preg_forget(sk__preg *r);
-/* The endpoint's read-ahead holds bytes: report it readable although its
- * descriptor is not. A no-op when it is not registered. */
-void sk__preg_note_readahead(sk__preg *r);
+/* The endpoint's read-ahead may hold bytes: if so, report it readable although its
+ * descriptor is not. A no-op when it is not registered (checked inline: every
+ * sk_tcp_recv_until calls it). */
+void sk__preg_note_readahead_slow(sk__preg *r);
+static inline void sk__preg_note_readahead(sk__preg *r)
+{
+    if (r->poller != NULL)
+        sk__preg_note_readahead_slow(r);
+}
 
 #endif /* SOCKKIT_REGISTRATION_H */

@@ -203,16 +203,13 @@ int sk_tcp_recv_until(sk_tcp *conn, int delim, void *buf, size_t cap, size_t *le
     sk__deadline dl;
     size_t n = 0;
     char *out = buf;
-    int rc;
+    int rc = SK_OK, dl_ready = 0;
 
     if (len != NULL)
         *len = 0;
-    if (conn == NULL || conn->listening || buf == NULL || cap == 0 || delim < 0 || delim > 255)
+    if (conn == NULL || conn->listening || buf == NULL || cap == 0 || delim < 0 || delim > 255 ||
+        timeout_ms < SK_FOREVER)
         return sk__fail(SK_EINVAL);
-    /* The budget starts with the first system call: a record already read ahead
-     * costs no clock read. */
-    if ((rc = sk__deadline_defer(&dl, timeout_ms)) != SK_OK)
-        return rc;
     if (conn->rb.buf == NULL) {
         /* Once per connection, and only for the programs that read records. */
         if ((conn->rb.buf = malloc(SK_TCP_READ_BUFFER)) == NULL)
@@ -234,6 +231,12 @@ int sk_tcp_recv_until(sk_tcp *conn, int delim, void *buf, size_t cap, size_t *le
                 rc = sk__fail(SK_ETOOLONG);
                 break;
             }
+        }
+        /* The budget starts with the first system call: a record already read
+         * ahead costs no clock read, and not even the deadline's set-up. */
+        if (!dl_ready) {
+            sk__deadline_init(&dl, timeout_ms);
+            dl_ready = 1;
         }
         /* One system call brings as many records as have arrived. */
         sk__xfer_buf(&x, SK__STREAM_RECV, conn->rb.buf, SK_TCP_READ_BUFFER, 0);
