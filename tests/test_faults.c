@@ -93,13 +93,6 @@ static void assert_pattern(const unsigned char *b, size_t off, size_t n)
                            b[i], pat(off + i));
 }
 
-static void sleep_ms(int ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-    }
-}
-
 /* ---- threads ---- */
 
 struct xfer {
@@ -394,7 +387,7 @@ static void *drip_thread(void *p)
         d->sent += n;
         if (d->rc != SK_OK)
             break;
-        sleep_ms(10);
+        tu_sleep_ms(10);
     }
     return NULL;
 }
@@ -448,7 +441,7 @@ static void *late_dialer_thread(void *p)
     sk_tcp *c = NULL;
     unsigned char ack;
     size_t n;
-    sleep_ms(100);
+    tu_sleep_ms(100);
     d->rc = sk_tcp_connect(&c, "127.0.0.1", d->port, 5000);
     if (d->rc == SK_OK) {
         d->rc = sk_tcp_send_all(c, "hello", 5, &n, 5000);
@@ -1468,7 +1461,7 @@ static void *late_send_thread(void *p)
 {
     struct late_send *l = p;
     size_t n;
-    sleep_ms(l->delay_ms);
+    tu_sleep_ms(l->delay_ms);
     l->rc = sk_tcp_send_all(l->conn, l->text, strlen(l->text), &n, 5000);
     return NULL;
 }

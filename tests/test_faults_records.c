@@ -58,13 +58,6 @@ static unsigned long injected(const char *name)
 
 #include "records_util.h"
 
-static void sleep_ms(int ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-        ;
-}
-
 /* The peer's bytes of one small send are all there. poll is counted by the shim, so
  * tests that count calls use it before setting their mode. */
 static void wait_arrived(sk_tcp *conn)
@@ -75,7 +68,7 @@ static void wait_arrived(sk_tcp *conn)
         r = poll(&p, 1, LONG_MS);
     while (r < 0 && errno == EINTR);
     cr_assert_eq(r, 1, "the peer's bytes did not arrive");
-    sleep_ms(20);
+    tu_sleep_ms(20);
 }
 
 static void expect_until(sk_tcp *conn, int delim, size_t cap, int timeout_ms, int want_rc, const void *want,
@@ -672,7 +665,7 @@ Test(faults_records, recv_batch_with_timeout_zero_retries_an_interrupted_call)
     out[1].len = 6;
     out[1].addr = ba;
     cr_assert_eq(sk_udp_send_batch(a, out, 2, NULL, LONG_MS), SK_OK);
-    sleep_ms(50);
+    tu_sleep_ms(50);
     memset(in, 0, sizeof in);
     in[0].buf = buf[0];
     in[0].len = 64;

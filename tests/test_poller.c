@@ -53,13 +53,6 @@ static char dummy_object_;
 
 #define ALL_BITS (SK_POLL_IN | SK_POLL_OUT | SK_POLL_HUP | SK_POLL_ERR | SK_POLL_WAKE)
 
-static void sleep_ms(int ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-        ;
-}
-
 static sk_poller *poller_new(void)
 {
     sk_poller *p = DUMMY_POLLER;
@@ -203,7 +196,7 @@ static unsigned wait_for_tcp(sk_poller *p, const sk_tcp *t, unsigned bits, int m
                 return e->events;
         }
         if (e != NULL || n > 0)
-            sleep_ms(5); /* level-triggered: do not spin on an unrelated event */
+            tu_sleep_ms(5); /* level-triggered: do not spin on an unrelated event */
     }
 }
 
@@ -1201,7 +1194,7 @@ struct waker {
 static void *waker_main(void *arg)
 {
     struct waker *w = arg;
-    sleep_ms(w->delay_ms);
+    tu_sleep_ms(w->delay_ms);
     w->rc = sk_poller_wake(w->p);
     return NULL;
 }
@@ -1437,7 +1430,7 @@ struct late_sender {
 static void *late_sender_main(void *arg)
 {
     struct late_sender *ls = arg;
-    sleep_ms(ls->delay_ms);
+    tu_sleep_ms(ls->delay_ms);
     ls->rc = sk_tcp_send_all(ls->t, "late", 4, NULL, LONG_MS);
     return NULL;
 }
@@ -1497,7 +1490,7 @@ static void *interrupter_main(void *arg)
 {
     struct interrupter *it = arg;
     for (int i = 0; i < 150 && !atomic_load(&it->stop); i++) {
-        sleep_ms(20);
+        tu_sleep_ms(20);
         if (pthread_kill(it->target, SIGUSR1) == 0)
             it->sent++;
         if (it->send_on != NULL && it->sent == it->send_after)

@@ -44,13 +44,6 @@ TestSuite(tcp_args, .init = tu_fd_guard_begin, .fini = tu_fd_guard_end, .timeout
 static char dummy_object_;
 #define DUMMY_TCP ((sk_tcp *)(void *)&dummy_object_)
 
-static void sleep_ms(int ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-        ;
-}
-
 /* Pseudo-random bytes (xorshift64), reproducible from the seed. */
 static uint64_t rng_next(uint64_t *s)
 {
@@ -184,7 +177,7 @@ static void *send_all_job(void *p)
 {
     struct xfer *x = p;
     if (x->delay_ms > 0)
-        sleep_ms(x->delay_ms);
+        tu_sleep_ms(x->delay_ms);
     x->done = (size_t)-1;
     x->rc = sk_tcp_send_all(x->conn, x->buf, x->len, &x->done, x->timeout_ms);
     if (x->rc == SK_OK && x->shut_after)
@@ -196,7 +189,7 @@ static void *recv_exact_job(void *p)
 {
     struct xfer *x = p;
     if (x->delay_ms > 0)
-        sleep_ms(x->delay_ms);
+        tu_sleep_ms(x->delay_ms);
     x->done = (size_t)-1;
     x->rc = sk_tcp_recv_exact(x->conn, x->buf, x->len, &x->done, x->timeout_ms);
     return NULL;
@@ -835,9 +828,9 @@ struct reset_job {
 static void *send_then_reset_job(void *p)
 {
     struct reset_job *r = p;
-    sleep_ms(100);
+    tu_sleep_ms(100);
     r->rc = sk_tcp_send_all(r->conn, "abc", 3, NULL, LONG_MS);
-    sleep_ms(150);
+    tu_sleep_ms(150);
     if (set_linger_zero(r->conn) != 0 && r->rc == SK_OK)
         r->rc = SK_EOS;
     sk_tcp_close(r->conn);
@@ -872,7 +865,7 @@ static int send_until_failure(sk_tcp *c, size_t *last_sent)
         *last_sent = (size_t)-1;
         rc = sk_tcp_send_all(c, block, sizeof block, last_sent, LONG_MS);
         if (rc == SK_OK)
-            sleep_ms(20);
+            tu_sleep_ms(20);
     }
     return rc;
 }
@@ -932,7 +925,7 @@ struct shut_job {
 static void *shut_job_main(void *p)
 {
     struct shut_job *j = p;
-    sleep_ms(j->delay_ms);
+    tu_sleep_ms(j->delay_ms);
     j->at_ms = tu_now_ms();
     j->rc = sk_tcp_shutdown(j->conn, j->how);
     return NULL;
@@ -1582,7 +1575,7 @@ static void *drip_job_main(void *p)
 {
     struct drip_job *d = p;
     for (int i = 0; i < 30; i++) {
-        sleep_ms(100);
+        tu_sleep_ms(100);
         if (atomic_load(&d->stop))
             break;
         d->rc = sk_tcp_send_all(d->conn, "x", 1, NULL, 1000);
@@ -1629,11 +1622,11 @@ struct two_part_job {
 static void *two_part_job_main(void *p)
 {
     struct two_part_job *j = p;
-    sleep_ms(150);
+    tu_sleep_ms(150);
     j->rc = sk_tcp_send_all(j->conn, "abc", 3, NULL, LONG_MS);
     if (j->rc != SK_OK)
         return NULL;
-    sleep_ms(200);
+    tu_sleep_ms(200);
     j->rc = sk_tcp_send_all(j->conn, "def", 3, NULL, LONG_MS);
     return NULL;
 }
@@ -1898,7 +1891,7 @@ static void *pester_job_main(void *p)
 {
     struct pester_job *j = p;
     for (int i = 0; i < 3000 / j->every_ms && !atomic_load(&j->stop); i++) {
-        sleep_ms(j->every_ms);
+        tu_sleep_ms(j->every_ms);
         if (atomic_load(&j->stop))
             break;
         if (pthread_kill(j->target, SIGUSR1) == 0)

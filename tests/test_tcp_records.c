@@ -30,13 +30,6 @@ TestSuite(tcp_until, .init = tu_fd_guard_begin, .fini = tu_fd_guard_end, .timeou
 /* A budget for helper threads and for steps that are expected to succeed. */
 #define LONG_MS 20000
 
-static void sleep_ms(int ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-        ;
-}
-
 #include "records_util.h"
 
 /* Wait until conn's descriptor is readable (the peer's bytes have arrived). */
@@ -55,7 +48,7 @@ static void wait_readable(sk_tcp *conn)
 static void wait_arrived(sk_tcp *conn)
 {
     wait_readable(conn);
-    sleep_ms(20);
+    tu_sleep_ms(20);
 }
 
 /* One sk_tcp_recv_until call that must give rc and exactly the bytes want. */
@@ -107,7 +100,7 @@ static void *drip_thread(void *p)
     size_t at = 0;
     d->rc = SK_OK;
     if (d->start_ms > 0)
-        sleep_ms(d->start_ms);
+        tu_sleep_ms(d->start_ms);
     while (at < d->len && !atomic_load(&d->stop)) {
         size_t n = d->len - at < d->piece ? d->len - at : d->piece, k = 0;
         d->rc = sk_tcp_send_all(d->conn, d->buf + at, n, &k, LONG_MS);
@@ -116,7 +109,7 @@ static void *drip_thread(void *p)
         if (d->rc != SK_OK)
             break;
         if (d->gap_ms > 0)
-            sleep_ms(d->gap_ms);
+            tu_sleep_ms(d->gap_ms);
     }
     return NULL;
 }
@@ -316,7 +309,7 @@ static void *kicker_thread(void *p)
     struct kicker *k = p;
     for (int i = 0; i < 20000 && !atomic_load(&k->stop); i++) {
         pthread_kill(k->target, SIGUSR1);
-        sleep_ms(1);
+        tu_sleep_ms(1);
     }
     return NULL;
 }
@@ -337,7 +330,7 @@ static void *slow_reader_thread(void *p)
         size_t want = r->len - r->done < 64 * 1024 ? r->len - r->done : 64 * 1024, got = 0;
         r->rc = sk_tcp_recv_exact(r->conn, r->buf + r->done, want, &got, LONG_MS);
         r->done += got;
-        sleep_ms(1);
+        tu_sleep_ms(1);
     }
     return NULL;
 }
@@ -919,7 +912,7 @@ Test(tcp_until, shutdown_of_the_receiving_half_wakes_a_blocked_call_with_eclosed
     u.rc = 12345;
     SEND_LIT(s, "abc");
     cr_assert_eq(pthread_create(&th, NULL, until_thread, &u), 0);
-    sleep_ms(150);
+    tu_sleep_ms(150);
     cr_assert_eq(sk_tcp_shutdown(c, SK_SHUT_RD), SK_OK);
     cr_assert_eq(pthread_join(th, NULL), 0);
     cr_assert_eq(u.rc, SK_ECLOSED, "got %s", sk_errname(u.rc));

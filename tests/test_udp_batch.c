@@ -20,13 +20,6 @@ TestSuite(udp_batch, .init = tu_fd_guard_begin, .fini = tu_fd_guard_end, .timeou
 
 /* ---- helpers ---- */
 
-static void sleep_ms(int ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-        ;
-}
-
 static sk_udp *bind_on(const char *host)
 {
     sk_udp *u = NULL;
@@ -208,7 +201,7 @@ Test(udp_batch, one_receive_takes_at_most_64_of_the_datagrams_already_there)
         sizes[i] = 16 + (size_t)i;
     sk_dgram *out = make_batch(N, sizes, &ba), *in = make_slots(N, 128);
     send_batch_ok(a, out, N);
-    sleep_ms(100); /* let loopback deliver all of them */
+    tu_sleep_ms(100); /* let loopback deliver all of them */
     cr_assert_eq(sk_udp_recv_batch(b, in, N, &n, WAIT_MS), SK_OK);
     cr_assert_eq(n, BATCH_MAX, "the first call took %zu of the %d waiting datagrams", n, N);
     n = 12345;
@@ -527,7 +520,7 @@ Test(udp_batch, receive_with_timeout_zero_and_nothing_there_times_out_at_once)
     /* With datagrams there, timeout 0 takes them. */
     sk_dgram *out = make_batch(2, sizes, &ba);
     send_batch_ok(a, out, 2);
-    sleep_ms(50);
+    tu_sleep_ms(50);
     n = 12345;
     cr_assert_eq(sk_udp_recv_batch(b, in, 8, &n, 0), SK_OK);
     cr_assert_eq(n, 2);
@@ -554,7 +547,7 @@ static void *late_sender_thread(void *p)
     m.buf = late;
     m.len = 4;
     m.addr = ls->to;
-    sleep_ms(150);
+    tu_sleep_ms(150);
     ls->rc = sk_udp_send_batch(ls->u, &m, 1, NULL, WAIT_MS);
     return NULL;
 }

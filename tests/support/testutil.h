@@ -1,10 +1,11 @@
-/* Helpers shared by the Criterion tests: descriptor counting, a monotonic clock,
- * timing assertions and ready-made loopback connections. Test code only. */
+/* Helpers shared by the Criterion tests: descriptor counting, a monotonic clock, a
+ * sleep, timing assertions and ready-made loopback connections. Test code only. */
 #ifndef SK_TESTUTIL_H
 #define SK_TESTUTIL_H
 
 #include <criterion/criterion.h>
 #include <dirent.h>
+#include <errno.h>
 #include <stdint.h>
 #include <time.h>
 
@@ -28,6 +29,15 @@ static inline int64_t tu_now_ms(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Sleeps ms milliseconds in all, signals or not (an interrupted sleep goes on with
+ * what is left). */
+static inline void tu_sleep_ms(int ms)
+{
+    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
+    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
+        ;
 }
 
 /* Timeouts are checked one way strictly (never before the budget) and the other way
