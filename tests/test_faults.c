@@ -26,12 +26,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "shim/faultshim.h"
 #include "testutil.h"
+#include "shim_util.h"
 
 /* ---- the shim ---- */
-
-static sk_faultshim_count_fn shim_count_;
 
 /* After each test: what the shim injected (the figures of docs/RELIABILITY.md, with
  * --verbose), then the descriptor guard. */
@@ -47,25 +45,6 @@ static void faults_fini(void)
 }
 
 TestSuite(faults, .init = tu_fd_guard_begin, .fini = faults_fini, .timeout = 30);
-
-static void faults(const char *spec)
-{
-    void *set = dlsym(RTLD_DEFAULT, SK_FAULTSHIM_SET_SYMBOL);
-    void *count = dlsym(RTLD_DEFAULT, SK_FAULTSHIM_COUNT_SYMBOL);
-    sk_faultshim_set_fn set_fn;
-    cr_assert(set != NULL && count != NULL,
-              "the fault-injection shim is not loaded: run this program with "
-              "LD_PRELOAD=<build>/tests/libsk_faultshim.so (ctest does)");
-    memcpy(&set_fn, &set, sizeof set_fn);
-    memcpy(&shim_count_, &count, sizeof shim_count_);
-    cr_assert_eq(set_fn(spec), 0, "the shim rejected the mode \"%s\"", spec);
-}
-
-static unsigned long injected(const char *name)
-{
-    cr_assert_not_null(shim_count_, "faults() must come first");
-    return shim_count_(name);
-}
 
 /* ---- data ---- */
 
@@ -204,15 +183,10 @@ Test(faults, shim_clamps_stream_transfers_injects_eintr_and_leaves_datagrams_and
     close(fds[1]);
 
     /* A typo in a counter name cannot pass an "== 0" check; bad modes are refused. */
-    cr_assert_eq(injected("recvfrm"), (unsigned long)-1);
-    {
-        void *set = dlsym(RTLD_DEFAULT, SK_FAULTSHIM_SET_SYMBOL);
-        sk_faultshim_set_fn set_fn;
-        memcpy(&set_fn, &set, sizeof set_fn);
-        cr_assert_eq(set_fn("shrot"), -1);
-        cr_assert_eq(set_fn("eintr=0"), -1);
-        cr_assert_eq(set_fn("interrupt=x"), -1);
-    }
+    cr_assert_eq(shim_counter("recvfrm"), (unsigned long)-1);
+    cr_assert_eq(shim_set("shrot"), -1);
+    cr_assert_eq(shim_set("eintr=0"), -1);
+    cr_assert_eq(shim_set("interrupt=x"), -1);
     free(out);
     sk_udp_close(u1);
     sk_udp_close(u2);

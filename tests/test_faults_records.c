@@ -21,38 +21,13 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "shim/faultshim.h"
 #include "testutil.h"
+#include "shim_util.h"
 
 TestSuite(faults_records, .init = tu_fd_guard_begin, .fini = tu_fd_guard_end, .timeout = 60);
 
 #define MIB ((size_t)1 << 20)
 #define LONG_MS 20000
-
-/* ---- the shim ---- */
-
-static sk_faultshim_count_fn shim_count_;
-
-static void faults(const char *spec)
-{
-    void *set = dlsym(RTLD_DEFAULT, SK_FAULTSHIM_SET_SYMBOL);
-    void *count = dlsym(RTLD_DEFAULT, SK_FAULTSHIM_COUNT_SYMBOL);
-    sk_faultshim_set_fn set_fn;
-    cr_assert(set != NULL && count != NULL,
-              "the fault-injection shim is not loaded: run this program with "
-              "LD_PRELOAD=<build>/tests/libsk_faultshim.so (ctest does)");
-    memcpy(&set_fn, &set, sizeof set_fn);
-    memcpy(&shim_count_, &count, sizeof shim_count_);
-    cr_assert_eq(set_fn(spec), 0, "the shim rejected the mode \"%s\"", spec);
-}
-
-static unsigned long injected(const char *name)
-{
-    cr_assert_not_null(shim_count_, "faults() must come first");
-    unsigned long n = shim_count_(name);
-    cr_assert_neq(n, (unsigned long)-1, "the shim has no counter \"%s\"", name);
-    return n;
-}
 
 /* ---- data ---- */
 
