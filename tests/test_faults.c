@@ -74,32 +74,6 @@ static void assert_pattern(const unsigned char *b, size_t off, size_t n)
 
 /* ---- threads ---- */
 
-struct xfer {
-    sk_tcp *conn;
-    unsigned char *buf;
-    size_t len;
-    size_t done;
-    int rc;
-    int err;
-    int timeout_ms;
-};
-
-static void *send_all_thread(void *p)
-{
-    struct xfer *x = p;
-    x->rc = sk_tcp_send_all(x->conn, x->buf, x->len, &x->done, x->timeout_ms);
-    x->err = errno;
-    return NULL;
-}
-
-static void *recv_exact_thread(void *p)
-{
-    struct xfer *x = p;
-    x->rc = sk_tcp_recv_exact(x->conn, x->buf, x->len, &x->done, x->timeout_ms);
-    x->err = errno;
-    return NULL;
-}
-
 /* Everything the peer sent until it closed, with faults off: returns the count and
  * checks the bytes against the pattern from offset 0. */
 static size_t drain_until_closed(sk_tcp *conn, size_t limit)
@@ -203,7 +177,7 @@ static void megabyte_exchange(int main_sends)
     sk_tcp *c, *s;
     pthread_t th;
     unsigned char *out = pattern(0, MIB), *in = malloc(MIB);
-    struct xfer x;
+    struct tu_xfer x;
     size_t done = 0;
     int rc;
 
@@ -217,13 +191,13 @@ static void megabyte_exchange(int main_sends)
         x.conn = s;
         x.buf = in;
         x.len = MIB;
-        cr_assert_eq(pthread_create(&th, NULL, recv_exact_thread, &x), 0);
+        cr_assert_eq(pthread_create(&th, NULL, tu_recv_exact_job, &x), 0);
         rc = sk_tcp_send_all(c, out, MIB, &done, 20000);
     } else {
         x.conn = c;
         x.buf = out;
         x.len = MIB;
-        cr_assert_eq(pthread_create(&th, NULL, send_all_thread, &x), 0);
+        cr_assert_eq(pthread_create(&th, NULL, tu_send_all_job, &x), 0);
         rc = sk_tcp_recv_exact(s, in, MIB, &done, 20000);
     }
     cr_assert_eq(pthread_join(th, NULL), 0);
@@ -1357,7 +1331,7 @@ static void megabyte_under(const char *mode, int main_sends, const char *c1, con
     sk_tcp *c, *s;
     pthread_t th;
     unsigned char *out = pattern(0, MIB), *in = calloc(1, MIB);
-    struct xfer x;
+    struct tu_xfer x;
     size_t done = 0;
     int rc;
 
@@ -1370,12 +1344,12 @@ static void megabyte_under(const char *mode, int main_sends, const char *c1, con
     if (main_sends) {
         x.conn = s;
         x.buf = in;
-        cr_assert_eq(pthread_create(&th, NULL, recv_exact_thread, &x), 0);
+        cr_assert_eq(pthread_create(&th, NULL, tu_recv_exact_job, &x), 0);
         rc = sk_tcp_send_all(c, out, MIB, &done, 30000);
     } else {
         x.conn = c;
         x.buf = out;
-        cr_assert_eq(pthread_create(&th, NULL, send_all_thread, &x), 0);
+        cr_assert_eq(pthread_create(&th, NULL, tu_send_all_job, &x), 0);
         rc = sk_tcp_recv_exact(s, in, MIB, &done, 30000);
     }
     cr_assert_eq(pthread_join(th, NULL), 0);

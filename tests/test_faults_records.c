@@ -63,30 +63,6 @@ static void expect_until(sk_tcp *conn, int delim, size_t cap, int timeout_ms, in
 
 #define EXPECT_LINE(conn, cap, rc, lit) expect_until((conn), '\n', (cap), LONG_MS, (rc), (lit), sizeof(lit) - 1)
 
-/* ---- threads ---- */
-
-struct xfer {
-    sk_tcp *conn;
-    unsigned char *buf;
-    size_t len;
-    size_t done;
-    int rc;
-};
-
-static void *recv_exact_thread(void *p)
-{
-    struct xfer *x = p;
-    x->rc = sk_tcp_recv_exact(x->conn, x->buf, x->len, &x->done, LONG_MS);
-    return NULL;
-}
-
-static void *send_all_thread(void *p)
-{
-    struct xfer *x = p;
-    x->rc = sk_tcp_send_all(x->conn, x->buf, x->len, &x->done, LONG_MS);
-    return NULL;
-}
-
 /* ------------------------------------------------------------------------------------ */
 /* sk_tcp_send_allv                                                                     */
 /* ------------------------------------------------------------------------------------ */
@@ -155,7 +131,7 @@ static void allv_under_faults(const char *mode, size_t nbufs, unsigned seed)
 {
     sk_tcp *c, *s;
     pthread_t th;
-    struct xfer x;
+    struct tu_xfer x;
     sk_iovec *iov = calloc(nbufs, sizeof *iov);
     unsigned char *pool = pattern(nbufs * 64, seed);
     size_t total, sent = 12345;
@@ -169,11 +145,12 @@ static void allv_under_faults(const char *mode, size_t nbufs, unsigned seed)
     tu_tcp_pair(NULL, &c, &s);
     memset(&x, 0, sizeof x);
     x.conn = s;
+    x.timeout_ms = LONG_MS;
     x.len = total;
     x.buf = malloc(total);
     cr_assert_not_null(x.buf);
     faults(mode);
-    cr_assert_eq(pthread_create(&th, NULL, recv_exact_thread, &x), 0);
+    cr_assert_eq(pthread_create(&th, NULL, tu_recv_exact_job, &x), 0);
     int rc = sk_tcp_send_allv(c, iov, nbufs, &sent, LONG_MS);
     cr_assert_eq(pthread_join(th, NULL), 0);
     cr_assert_eq(rc, SK_OK, "sk_tcp_send_allv: %s after %zu of %zu bytes", sk_errname(rc), sent, total);
@@ -307,7 +284,7 @@ Test(faults_records, lines_come_out_right_under_short_reads_and_eintr)
     enum { N = 300 };
     sk_tcp *c, *s;
     pthread_t th;
-    struct xfer x;
+    struct tu_xfer x;
     size_t total = 0, off[N + 1];
     unsigned char *text = malloc((size_t)N * 81);
     char line[128];
@@ -325,10 +302,11 @@ Test(faults_records, lines_come_out_right_under_short_reads_and_eintr)
     tu_tcp_pair(NULL, &c, &s);
     memset(&x, 0, sizeof x);
     x.conn = s;
+    x.timeout_ms = LONG_MS;
     x.buf = text;
     x.len = total;
     faults("short+eintr");
-    cr_assert_eq(pthread_create(&th, NULL, send_all_thread, &x), 0);
+    cr_assert_eq(pthread_create(&th, NULL, tu_send_all_job, &x), 0);
     for (int i = 0; i < N; i++) {
         size_t len = 12345, want = off[i + 1] - off[i];
         int rc = sk_tcp_recv_until(c, '\n', line, sizeof line, &len, LONG_MS);

@@ -160,40 +160,7 @@ static pthread_t start_thread(void *(*fn)(void *), void *arg)
     return th;
 }
 
-/* --- transfer jobs run in helper threads --- */
-
-struct xfer {
-    sk_tcp *conn;
-    unsigned char *buf;
-    size_t len;
-    int timeout_ms;
-    int delay_ms;   /* sleep first */
-    int shut_after; /* SK_SHUT_WR after a successful send, 0 for none */
-    int rc;
-    size_t done;
-};
-
-static void *send_all_job(void *p)
-{
-    struct xfer *x = p;
-    if (x->delay_ms > 0)
-        tu_sleep_ms(x->delay_ms);
-    x->done = (size_t)-1;
-    x->rc = sk_tcp_send_all(x->conn, x->buf, x->len, &x->done, x->timeout_ms);
-    if (x->rc == SK_OK && x->shut_after)
-        x->rc = sk_tcp_shutdown(x->conn, x->shut_after);
-    return NULL;
-}
-
-static void *recv_exact_job(void *p)
-{
-    struct xfer *x = p;
-    if (x->delay_ms > 0)
-        tu_sleep_ms(x->delay_ms);
-    x->done = (size_t)-1;
-    x->rc = sk_tcp_recv_exact(x->conn, x->buf, x->len, &x->done, x->timeout_ms);
-    return NULL;
-}
+/* --- transfer jobs run in helper threads (and tu_xfer, testutil.h) --- */
 
 /* sk_tcp_send / sk_tcp_recv loops with pseudo-random chunk sizes. */
 struct loop_xfer {
@@ -453,8 +420,8 @@ Test(tcp, send_all_from_a_thread_and_recv_exact_move_8_mib_byte_for_byte)
     cr_assert_not_null(dst);
     tu_tcp_pair(&l, &c, &s);
 
-    struct xfer job = {.conn = c, .buf = src, .len = len, .timeout_ms = LONG_MS};
-    pthread_t th = start_thread(send_all_job, &job);
+    struct tu_xfer job = {.conn = c, .buf = src, .len = len, .timeout_ms = LONG_MS};
+    pthread_t th = start_thread(tu_send_all_job, &job);
     int rc = sk_tcp_recv_exact(s, dst, len, &got, LONG_MS);
     pthread_join(th, NULL);
 
@@ -693,9 +660,9 @@ Test(tcp, one_thread_sends_while_another_receives_an_echo_of_1_mib)
     tu_tcp_pair(&l, &c, &s);
 
     struct echo_job echo = {.conn = s};
-    struct xfer tx = {.conn = c, .buf = src, .len = len, .timeout_ms = LONG_MS, .shut_after = SK_SHUT_WR};
+    struct tu_xfer tx = {.conn = c, .buf = src, .len = len, .timeout_ms = LONG_MS, .shut_after = SK_SHUT_WR};
     pthread_t te = start_thread(echo_job_main, &echo);
-    pthread_t tt = start_thread(send_all_job, &tx);
+    pthread_t tt = start_thread(tu_send_all_job, &tx);
     int rc = sk_tcp_recv_exact(c, dst, len, &got, LONG_MS);
     int rc_eos = sk_tcp_recv(c, &extra, 1, &n, LONG_MS);
     pthread_join(tt, NULL);
@@ -727,14 +694,14 @@ Test(tcp, both_ends_send_and_receive_1_mib_at_the_same_time)
     cr_assert(a_got && b_got);
     tu_tcp_pair(&l, &c, &s);
 
-    struct xfer c_tx = {.conn = c, .buf = a, .len = len, .timeout_ms = LONG_MS};
-    struct xfer s_tx = {.conn = s, .buf = b, .len = len, .timeout_ms = LONG_MS};
-    struct xfer c_rx = {.conn = c, .buf = b_got, .len = len, .timeout_ms = LONG_MS};
-    struct xfer s_rx = {.conn = s, .buf = a_got, .len = len, .timeout_ms = LONG_MS};
-    pthread_t t1 = start_thread(send_all_job, &c_tx);
-    pthread_t t2 = start_thread(send_all_job, &s_tx);
-    pthread_t t3 = start_thread(recv_exact_job, &c_rx);
-    recv_exact_job(&s_rx);
+    struct tu_xfer c_tx = {.conn = c, .buf = a, .len = len, .timeout_ms = LONG_MS};
+    struct tu_xfer s_tx = {.conn = s, .buf = b, .len = len, .timeout_ms = LONG_MS};
+    struct tu_xfer c_rx = {.conn = c, .buf = b_got, .len = len, .timeout_ms = LONG_MS};
+    struct tu_xfer s_rx = {.conn = s, .buf = a_got, .len = len, .timeout_ms = LONG_MS};
+    pthread_t t1 = start_thread(tu_send_all_job, &c_tx);
+    pthread_t t2 = start_thread(tu_send_all_job, &s_tx);
+    pthread_t t3 = start_thread(tu_recv_exact_job, &c_rx);
+    tu_recv_exact_job(&s_rx);
     pthread_join(t1, NULL);
     pthread_join(t2, NULL);
     pthread_join(t3, NULL);
@@ -1660,9 +1627,9 @@ Test(tcp_timeout, recv_exact_forever_waits_for_late_data)
     char b[4];
     size_t n = 0;
     tu_tcp_pair(&l, &c, &s);
-    struct xfer late = {.conn = c, .buf = (unsigned char *)"late", .len = 4, .timeout_ms = LONG_MS, .delay_ms = 300};
+    struct tu_xfer late = {.conn = c, .buf = (unsigned char *)"late", .len = 4, .timeout_ms = LONG_MS, .delay_ms = 300};
     int64_t t0 = tu_now_ms();
-    pthread_t th = start_thread(send_all_job, &late);
+    pthread_t th = start_thread(tu_send_all_job, &late);
     int rc = sk_tcp_recv_exact(s, b, 4, &n, SK_FOREVER);
     int64_t el = tu_now_ms() - t0;
     pthread_join(th, NULL);

@@ -134,21 +134,6 @@ static void drip_join(struct dripper *d, pthread_t th)
     cr_assert_eq(d->rc, SK_OK, "the sending thread failed: %s", sk_errname(d->rc));
 }
 
-struct receiver {
-    sk_tcp *conn;
-    unsigned char *buf;
-    size_t len;
-    size_t done;
-    int rc;
-};
-
-static void *recv_exact_thread(void *p)
-{
-    struct receiver *r = p;
-    r->rc = sk_tcp_recv_exact(r->conn, r->buf, r->len, &r->done, LONG_MS);
-    return NULL;
-}
-
 /* ------------------------------------------------------------------------------------ */
 /* sk_tcp_send_allv                                                                     */
 /* ------------------------------------------------------------------------------------ */
@@ -258,7 +243,7 @@ Test(tcp_allv, megabytes_in_mixed_buffers_arrive_intact_at_a_concurrent_reader)
 {
     sk_tcp *c, *s;
     pthread_t th;
-    struct receiver r;
+    struct tu_xfer r;
     unsigned char *big = pattern(3 * MIB + 1, 6), *small = pattern(64, 7);
     sk_iovec iov[] = {{small, 3},           {big, MIB},           {small + 3, 1}, {NULL, 0},
                       {big + MIB, 2 * MIB}, {small + 4, 60},      {big + 3 * MIB, 1},
@@ -269,10 +254,11 @@ Test(tcp_allv, megabytes_in_mixed_buffers_arrive_intact_at_a_concurrent_reader)
     tu_tcp_pair(NULL, &c, &s);
     memset(&r, 0, sizeof r);
     r.conn = s;
+    r.timeout_ms = LONG_MS;
     r.len = total;
     r.buf = malloc(total);
     cr_assert_not_null(r.buf);
-    cr_assert_eq(pthread_create(&th, NULL, recv_exact_thread, &r), 0);
+    cr_assert_eq(pthread_create(&th, NULL, tu_recv_exact_job, &r), 0);
     int rc = sk_tcp_send_allv(c, iov, n, &sent, LONG_MS);
     cr_assert_eq(pthread_join(th, NULL), 0);
     cr_assert_eq(rc, SK_OK, "sk_tcp_send_allv: %s after %zu bytes", sk_errname(rc), sent);

@@ -85,4 +85,46 @@ static inline void tu_tcp_pair(sk_tcp **listener, sk_tcp **client, sk_tcp **serv
     tu_tcp_pair_on("127.0.0.1", listener, client, server);
 }
 
+/* One blocking transfer for a helper thread: tu_send_all_job or tu_recv_exact_job
+ * (pthread start routines) moves len bytes of buf on conn within timeout_ms, after
+ * sleeping delay_ms; tu_send_all_job then shuts conn down with shut_after (a
+ * SK_SHUT_ value, 0 for none) when the send succeeded. They record rc, errno after
+ * the transfer (err) and the count (done, pre-set to an impossible value), and never
+ * call cr_assert: the test thread checks them after pthread_join. */
+struct tu_xfer {
+    sk_tcp *conn;
+    unsigned char *buf;
+    size_t len;
+    int timeout_ms;
+    int delay_ms;
+    int shut_after;
+    int rc;
+    int err;
+    size_t done;
+};
+
+static inline void *tu_send_all_job(void *p)
+{
+    struct tu_xfer *x = p;
+    if (x->delay_ms > 0)
+        tu_sleep_ms(x->delay_ms);
+    x->done = (size_t)-1;
+    x->rc = sk_tcp_send_all(x->conn, x->buf, x->len, &x->done, x->timeout_ms);
+    x->err = errno;
+    if (x->rc == SK_OK && x->shut_after)
+        x->rc = sk_tcp_shutdown(x->conn, x->shut_after);
+    return NULL;
+}
+
+static inline void *tu_recv_exact_job(void *p)
+{
+    struct tu_xfer *x = p;
+    if (x->delay_ms > 0)
+        tu_sleep_ms(x->delay_ms);
+    x->done = (size_t)-1;
+    x->rc = sk_tcp_recv_exact(x->conn, x->buf, x->len, &x->done, x->timeout_ms);
+    x->err = errno;
+    return NULL;
+}
+
 #endif /* SK_TESTUTIL_H */
