@@ -33,36 +33,6 @@ TestSuite(faults_records, .init = tu_fd_guard_begin, .fini = tu_fd_guard_end, .t
 
 #include "records_util.h"
 
-/* The peer's bytes of one small send are all there. poll is counted by the shim, so
- * tests that count calls use it before setting their mode. */
-static void wait_arrived(sk_tcp *conn)
-{
-    struct pollfd p = {sk_tcp_fd(conn), POLLIN, 0};
-    int r;
-    do
-        r = poll(&p, 1, LONG_MS);
-    while (r < 0 && errno == EINTR);
-    cr_assert_eq(r, 1, "the peer's bytes did not arrive");
-    tu_sleep_ms(20);
-}
-
-static void expect_until(sk_tcp *conn, int delim, size_t cap, int timeout_ms, int want_rc, const void *want,
-                         size_t want_len)
-{
-    char *buf = malloc(cap);
-    size_t len = 12345;
-    int rc;
-    cr_assert_not_null(buf);
-    rc = sk_tcp_recv_until(conn, delim, buf, cap, &len, timeout_ms);
-    cr_assert_eq(rc, want_rc, "sk_tcp_recv_until: %s, expected %s (%zu bytes stored)", sk_errname(rc),
-                 sk_errname(want_rc), len);
-    cr_assert_eq(len, want_len, "sk_tcp_recv_until stored %zu bytes, expected %zu", len, want_len);
-    assert_same_bytes(buf, want, want_len);
-    free(buf);
-}
-
-#define EXPECT_LINE(conn, cap, rc, lit) expect_until((conn), '\n', (cap), LONG_MS, (rc), (lit), sizeof(lit) - 1)
-
 /* ------------------------------------------------------------------------------------ */
 /* sk_tcp_send_allv                                                                     */
 /* ------------------------------------------------------------------------------------ */

@@ -63,26 +63,6 @@ static sk_poller *poller_new(void)
     return p;
 }
 
-/* Waits (raw poll on the descriptor) until it shows one of `what`: a test starts from
- * a known state without asking the poller under test. */
-static void fd_wait(int fd, short what, int ms)
-{
-    int64_t end = tu_now_ms() + ms;
-    struct pollfd pf;
-    for (;;) {
-        int left = (int)(end - tu_now_ms());
-        int n;
-        pf.fd = fd;
-        pf.events = what;
-        pf.revents = 0;
-        n = poll(&pf, 1, left > 0 ? left : 0);
-        if (n > 0 && (pf.revents & what) != 0)
-            return;
-        cr_assert(n >= 0 || errno == EINTR, "poll: %s", strerror(errno));
-        cr_assert_gt(left, 0, "descriptor %d never showed %#x within %d ms", fd, (unsigned)what, ms);
-    }
-}
-
 /* 1 when the descriptor is readable right now (raw poll, no wait). */
 static int fd_readable_now(int fd)
 {
@@ -92,17 +72,14 @@ static int fd_readable_now(int fd)
 
 static void send_str(sk_tcp *t, const char *s)
 {
-    size_t sent = 12345;
-    int rc = sk_tcp_send_all(t, s, strlen(s), &sent, LONG_MS);
-    cr_assert_eq(rc, SK_OK, "send_all: %s", sk_errname(rc));
-    cr_assert_eq(sent, strlen(s));
+    tu_send_ok(t, s, strlen(s), LONG_MS);
 }
 
 /* Sends `s` from `from` and waits until it can be read at `to`'s descriptor. */
 static void deliver(sk_tcp *from, sk_tcp *to, const char *s)
 {
     send_str(from, s);
-    fd_wait(sk_tcp_fd(to), POLLIN, LONG_MS);
+    tu_wait_fd(sk_tcp_fd(to), POLLIN, LONG_MS);
 }
 
 /* Every stored event: known bits only, reserved zero, one endpoint at most, and a
@@ -198,16 +175,6 @@ static unsigned wait_for_tcp(sk_poller *p, const sk_tcp *t, unsigned bits, int m
         if (e != NULL || n > 0)
             tu_sleep_ms(5); /* level-triggered: do not spin on an unrelated event */
     }
-}
-
-/* Closes so that the peer gets a reset (SO_LINGER 0). */
-static void close_with_reset(sk_tcp *t)
-{
-    struct linger lg;
-    lg.l_onoff = 1;
-    lg.l_linger = 0;
-    cr_assert_eq(setsockopt(sk_tcp_fd(t), SOL_SOCKET, SO_LINGER, &lg, sizeof lg), 0);
-    sk_tcp_close(t);
 }
 
 /* Sends with timeout 0 until nothing more is taken; returns the bytes sent. */
@@ -470,7 +437,7 @@ Test(poller, endpoint_is_not_writable_while_its_send_buffer_is_full_and_is_again
     while (received < sent && tu_now_ms() < end) {
         received += drain_now(s);
         if (received < sent)
-            fd_wait(sk_tcp_fd(s), POLLIN, LONG_MS);
+            tu_wait_fd(sk_tcp_fd(s), POLLIN, LONG_MS);
     }
     cr_assert_eq(received, sent);
     sk_poller_close(p);
@@ -545,7 +512,7 @@ Test(poller, each_event_hands_back_its_own_endpoints_data_pointer)
     for (int i = 0; i < 3; i++)
         deliver(c[i], s[i], "x");
     cr_assert_eq(sk_udp_sendto(v, "d", 1, &ua, LONG_MS), SK_OK);
-    fd_wait(sk_udp_fd(u), POLLIN, LONG_MS);
+    tu_wait_fd(sk_udp_fd(u), POLLIN, LONG_MS);
     size_t n = wait_ok(p, ev, 8, LONG_MS);
     cr_assert_eq(n, 4u);
     for (int i = 0; i < 3; i++) {
@@ -635,7 +602,7 @@ Test(poller_events, reset_by_the_peer_is_reported_and_recv_then_gives_connreset)
     tu_tcp_pair(NULL, &c, &s);
     sk_poller *p = poller_new();
     cr_assert_eq(sk_poller_add_tcp(p, s, SK_POLL_IN, NULL), SK_OK);
-    close_with_reset(c);
+    tu_close_with_reset(c);
     unsigned e = wait_for_tcp(p, s, 0, LONG_MS);
     cr_assert_neq(e, 0u, "the reset was never reported");
     cr_assert_neq(e & (SK_POLL_HUP | SK_POLL_ERR), 0u, "a reset reported as %#x, neither HUP nor ERR", e);
@@ -662,7 +629,7 @@ Test(poller_events, hang_up_is_reported_for_an_endpoint_watched_with_events_0)
     cr_assert_eq(sk_poller_add_tcp(p, s, 0, NULL), SK_OK);
     wait_none(p, 0);
     sk_tcp_close(c);
-    fd_wait(sk_tcp_fd(s), POLLRDHUP, LONG_MS); /* the end of stream is there */
+    tu_wait_fd(sk_tcp_fd(s), POLLRDHUP, LONG_MS); /* the end of stream is there */
     unsigned e = wait_for_tcp(p, s, SK_POLL_HUP, 1000);
     cr_expect(e & SK_POLL_HUP, "the peer closed, endpoint watched with events 0: reported %#x, no SK_POLL_HUP", e);
     cr_expect_eq(e & (SK_POLL_IN | SK_POLL_OUT), 0u, "events 0 yet reported %#x", e);
@@ -677,7 +644,7 @@ Test(poller_events, hang_up_is_reported_for_an_endpoint_watched_for_out_only)
     sk_poller *p = poller_new();
     cr_assert_eq(sk_poller_add_tcp(p, s, SK_POLL_OUT, NULL), SK_OK);
     sk_tcp_close(c);
-    fd_wait(sk_tcp_fd(s), POLLRDHUP, LONG_MS);
+    tu_wait_fd(sk_tcp_fd(s), POLLRDHUP, LONG_MS);
     unsigned e = wait_for_tcp(p, s, SK_POLL_HUP, 1000);
     cr_expect(e & SK_POLL_HUP, "the peer closed, endpoint watched for OUT: reported %#x, no SK_POLL_HUP", e);
     cr_expect_eq(e & SK_POLL_IN, 0u, "IN was not asked for, yet reported (%#x)", e);
@@ -692,7 +659,7 @@ Test(poller_events, reset_is_reported_for_an_endpoint_watched_with_events_0_and_
     tu_tcp_pair(NULL, &c, &s);
     sk_poller *p = poller_new();
     cr_assert_eq(sk_poller_add_tcp(p, s, 0, NULL), SK_OK);
-    close_with_reset(c);
+    tu_close_with_reset(c);
     unsigned e = wait_for_tcp(p, s, 0, LONG_MS);
     cr_assert_neq(e & (SK_POLL_HUP | SK_POLL_ERR), 0u, "a reset with events 0 reported as %#x", e);
     cr_assert_eq(e & (SK_POLL_IN | SK_POLL_OUT), 0u, "events 0 yet reported %#x", e);
@@ -965,7 +932,7 @@ Test(poller_events, closing_a_udp_endpoint_inside_a_batch_cancels_its_event)
         cr_assert_eq(sk_udp_bind(&u[i], "127.0.0.1", 0), SK_OK);
         cr_assert_eq(sk_udp_local_addr(u[i], &a), SK_OK);
         cr_assert_eq(sk_udp_sendto(v, "d", 1, &a, LONG_MS), SK_OK);
-        fd_wait(sk_udp_fd(u[i]), POLLIN, LONG_MS);
+        tu_wait_fd(sk_udp_fd(u[i]), POLLIN, LONG_MS);
     }
     sk_poller *p = poller_new();
     for (int i = 0; i < 2; i++)

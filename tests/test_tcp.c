@@ -65,21 +65,6 @@ static unsigned char *random_bytes(size_t len, uint64_t seed)
     return p;
 }
 
-/* Index of the first differing byte, or (size_t)-1 when equal. */
-static size_t first_diff(const unsigned char *a, const unsigned char *b, size_t len)
-{
-    for (size_t i = 0; i < len; i++)
-        if (a[i] != b[i])
-            return i;
-    return (size_t)-1;
-}
-
-#define assert_same_bytes(got, want, len)                                                  \
-    do {                                                                                   \
-        size_t d_ = first_diff((const unsigned char *)(got), (const unsigned char *)(want), (len)); \
-        cr_assert_eq(d_, (size_t)-1, "data differ at byte %zu of %zu", d_, (size_t)(len));  \
-    } while (0)
-
 static int local_port(const sk_tcp *t)
 {
     sk_addr a;
@@ -117,24 +102,12 @@ static int int_sockopt(int fd, int level, int name)
     return v;
 }
 
-/* Wait (bounded) until the descriptor is readable: data, a pending client, or EOF. */
-static void wait_readable(int fd)
-{
-    struct pollfd p = {.fd = fd, .events = POLLIN};
-    cr_assert_eq(poll(&p, 1, LONG_MS), 1, "descriptor %d not readable in time", fd);
-}
-
-/* Close an endpoint so that the peer sees a reset (RST) instead of end of stream. */
+/* SO_LINGER 0, so that closing sends a reset (RST) instead of end of stream; for
+ * threads, which may not cr_assert (the test thread uses tu_close_with_reset). */
 static int set_linger_zero(sk_tcp *t)
 {
     struct linger lg = {.l_onoff = 1, .l_linger = 0};
     return setsockopt(sk_tcp_fd(t), SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
-}
-
-static void reset_close(sk_tcp *t)
-{
-    cr_assert_eq(set_linger_zero(t), 0, "SO_LINGER: %s", strerror(errno));
-    sk_tcp_close(t);
 }
 
 /* Whether this machine can bind ::1 at all (some containers have no IPv6). */
@@ -366,7 +339,7 @@ Test(tcp, fd_returns_the_stream_socket_the_endpoint_owns)
 
     /* Usable for poll, which is what it is there for. */
     cr_assert_eq(sk_tcp_send_all(c, "!", 1, NULL, LONG_MS), SK_OK);
-    wait_readable(sf);
+    tu_wait_fd(sf, POLLIN, LONG_MS);
     sk_tcp_close(c);
     sk_tcp_close(s);
     sk_tcp_close(l);
@@ -429,7 +402,7 @@ Test(tcp, send_all_from_a_thread_and_recv_exact_move_8_mib_byte_for_byte)
     cr_assert_eq(job.done, len);
     cr_assert_eq(rc, SK_OK, "recv_exact: %s", sk_errname(rc));
     cr_assert_eq(got, len);
-    assert_same_bytes(dst, src, len);
+    tu_assert_same_bytes(dst, src, len);
     /* Not one byte more was sent. */
     got = 99;
     cr_assert_eq(sk_tcp_recv(s, &extra, 1, &got, 0), SK_ETIMEDOUT);
@@ -466,7 +439,7 @@ Test(tcp, send_and_recv_loops_move_8_mib_byte_for_byte)
     cr_assert_eq(rx.bad_count_at, (size_t)-1, "recv reported %zu bytes at offset %zu", rx.bad_count,
                  rx.bad_count_at);
     cr_assert_eq(rx.total, len);
-    assert_same_bytes(dst, src, len);
+    tu_assert_same_bytes(dst, src, len);
 
     /* The sender closes: the receiver sees end of stream with no byte. */
     sk_tcp_close(c);
@@ -573,7 +546,7 @@ Test(tcp, recv_never_stores_more_than_its_capacity)
     size_t n, total = 0;
     tu_tcp_pair(&l, &c, &s);
     cr_assert_eq(sk_tcp_send_all(c, "abcdefghij", 10, NULL, LONG_MS), SK_OK);
-    wait_readable(sk_tcp_fd(s));
+    tu_wait_fd(sk_tcp_fd(s), POLLIN, LONG_MS);
     memset(b, '#', sizeof b);
     while (total < 10) {
         n = 0;
@@ -602,7 +575,7 @@ Test(tcp, send_hands_at_least_one_byte_and_at_most_len_to_the_system)
     size_t got = 0;
     cr_assert_eq(sk_tcp_recv_exact(s, dst, n, &got, LONG_MS), SK_OK);
     cr_assert_eq(got, n);
-    assert_same_bytes(dst, src, n);
+    tu_assert_same_bytes(dst, src, n);
     /* Exactly n bytes were sent: nothing more arrives. */
     got = 99;
     cr_assert_eq(sk_tcp_recv(s, dst, 1, &got, 100), SK_ETIMEDOUT);
@@ -674,7 +647,7 @@ Test(tcp, one_thread_sends_while_another_receives_an_echo_of_1_mib)
     cr_assert_eq(echo.total, len);
     cr_assert_eq(rc, SK_OK, "receiver: %s", sk_errname(rc));
     cr_assert_eq(got, len);
-    assert_same_bytes(dst, src, len);
+    tu_assert_same_bytes(dst, src, len);
     cr_assert_eq(rc_eos, SK_ECLOSED);
     cr_assert_eq(n, 0);
 
@@ -714,8 +687,8 @@ Test(tcp, both_ends_send_and_receive_1_mib_at_the_same_time)
     cr_assert_eq(s_tx.done, len);
     cr_assert_eq(c_rx.done, len);
     cr_assert_eq(s_rx.done, len);
-    assert_same_bytes(a_got, a, len);
-    assert_same_bytes(b_got, b, len);
+    tu_assert_same_bytes(a_got, a, len);
+    tu_assert_same_bytes(b_got, b, len);
 
     free(a);
     free(b);
@@ -778,7 +751,7 @@ Test(tcp, recv_reports_a_peer_that_reset_the_connection)
     char b[8];
     size_t n = 99;
     tu_tcp_pair(&l, &c, &s);
-    reset_close(s);
+    tu_close_with_reset(s);
     errno = 0;
     cr_assert_eq(sk_tcp_recv(c, b, sizeof b, &n, LONG_MS), SK_ECONNRESET);
     cr_assert_eq(errno, ECONNRESET, "errno %d (%s)", errno, strerror(errno));
@@ -844,7 +817,7 @@ Test(tcp, send_all_to_a_reset_peer_fails_with_connreset_and_raises_no_sigpipe)
     /* The default disposition: a SIGPIPE would kill this test process. */
     cr_assert_neq(signal(SIGPIPE, SIG_DFL), SIG_ERR);
     tu_tcp_pair(&l, &c, &s);
-    reset_close(s);
+    tu_close_with_reset(s);
 
     errno = 0;
     int rc = send_until_failure(c, &n);
@@ -1346,14 +1319,14 @@ Test(tcp, a_plain_posix_client_interoperates_byte_for_byte)
     cr_assert_eq(rc_acc, SK_OK);
     cr_assert_eq(rc_rx, SK_OK, "recv_exact: %s", sk_errname(rc_rx));
     cr_assert_eq(n, out_len);
-    assert_same_bytes(got, out, out_len);
+    tu_assert_same_bytes(got, out, out_len);
     cr_assert_eq(rc_eos, SK_ECLOSED, "after the client's shutdown: %s", sk_errname(rc_eos));
     cr_assert_eq(eos_n, 0);
     cr_assert_eq(rc_tx, SK_OK);
     cr_assert_eq(pc.failed_step, 0, "client failed at step %d: %s", pc.failed_step, strerror(pc.failed_errno));
     cr_assert_eq(pc.in_got, reply_len);
     cr_assert(pc.saw_eof);
-    assert_same_bytes(in, reply, reply_len);
+    tu_assert_same_bytes(in, reply, reply_len);
 
     free(out);
     free(reply);
@@ -1460,7 +1433,7 @@ Test(tcp, a_plain_posix_server_interoperates_byte_for_byte)
     cr_assert_eq(n, len);
     cr_assert_eq(rc_rx, SK_OK, "recv_exact: %s", sk_errname(rc_rx));
     cr_assert_eq(got_n, len);
-    assert_same_bytes(got, want, len);
+    tu_assert_same_bytes(got, want, len);
     cr_assert_eq(rc_eos, SK_ECLOSED);
     cr_assert_eq(eos_n, 0);
 
@@ -1668,7 +1641,7 @@ Test(tcp_timeout, recv_with_zero_timeout_returns_data_that_is_already_there)
     size_t n = 0;
     tu_tcp_pair(&l, &c, &s);
     cr_assert_eq(sk_tcp_send_all(c, "xyz", 3, NULL, LONG_MS), SK_OK);
-    wait_readable(sk_tcp_fd(s));
+    tu_wait_fd(sk_tcp_fd(s), POLLIN, LONG_MS);
     cr_assert_eq(sk_tcp_recv(s, b, sizeof b, &n, 0), SK_OK);
     cr_assert(n >= 1 && n <= 3, "got %zu", n);
     cr_assert_eq(memcmp(b, "xyz", n), 0);
@@ -1684,7 +1657,7 @@ Test(tcp_timeout, recv_exact_with_zero_timeout_takes_what_is_there_then_times_ou
     size_t n = 99;
     tu_tcp_pair(&l, &c, &s);
     cr_assert_eq(sk_tcp_send_all(c, "hello", 5, NULL, LONG_MS), SK_OK);
-    wait_readable(sk_tcp_fd(s));
+    tu_wait_fd(sk_tcp_fd(s), POLLIN, LONG_MS);
     int64_t t0 = tu_now_ms();
     cr_assert_eq(sk_tcp_recv_exact(s, b, sizeof b, &n, 0), SK_ETIMEDOUT);
     tu_assert_took(t0, 0);
@@ -1716,7 +1689,7 @@ Test(tcp_timeout, send_all_to_a_peer_that_never_reads_times_out_with_an_exact_co
     /* *sent is exact: the peer gets exactly those bytes, in order, and no more. */
     cr_assert_eq(sk_tcp_recv_exact(s, dst, sent, &got, LONG_MS), SK_OK);
     cr_assert_eq(got, sent);
-    assert_same_bytes(dst, src, sent);
+    tu_assert_same_bytes(dst, src, sent);
     got = 99;
     cr_assert_eq(sk_tcp_recv(s, dst, 1, &got, 200), SK_ETIMEDOUT);
     cr_assert_eq(got, 0);
@@ -1789,7 +1762,7 @@ Test(tcp_timeout, accept_with_zero_timeout_takes_a_client_that_is_waiting)
     char b = 0;
     cr_assert_eq(sk_tcp_listen(&l, "127.0.0.1", 0, 4), SK_OK);
     cr_assert_eq(sk_tcp_connect(&c, "127.0.0.1", local_port(l), LONG_MS), SK_OK);
-    wait_readable(sk_tcp_fd(l));
+    tu_wait_fd(sk_tcp_fd(l), POLLIN, LONG_MS);
     cr_assert_eq(sk_tcp_accept(l, &s, 0), SK_OK);
     cr_assert_not_null(s);
     cr_assert_eq(sk_tcp_send_all(s, "a", 1, NULL, LONG_MS), SK_OK);
@@ -1963,7 +1936,7 @@ Test(tcp_timeout, signals_do_not_end_a_send_all_before_its_budget_or_blur_its_co
     cr_assert_leq(t1 - t0, 400 + TU_LATE_MARGIN_MS);
     cr_assert(sent > 0 && sent < len, "sent %zu", sent);
     cr_assert_eq(sk_tcp_recv_exact(s, dst, sent, &got, LONG_MS), SK_OK);
-    assert_same_bytes(dst, src, sent);
+    tu_assert_same_bytes(dst, src, sent);
     cr_assert_eq(sk_tcp_recv(s, dst, 1, &got, 200), SK_ETIMEDOUT);
     free(src);
     free(dst);
@@ -2061,7 +2034,7 @@ Test(tcp_errors, a_reset_connection_reports_eos_for_shutdown_and_peer_addr)
     sk_addr a;
     char b;
     tu_tcp_pair(&l, &c, &s);
-    reset_close(s);
+    tu_close_with_reset(s);
     cr_assert_eq(sk_tcp_recv(c, &b, 1, NULL, LONG_MS), SK_ECONNRESET);
     /* tcp.h: the connection is gone, so the system says ENOTCONN. */
     errno = 0;
@@ -2117,7 +2090,7 @@ Test(tcp_errors, accept_out_of_descriptors_gives_emfile_and_leaves_the_listener_
     struct rlimit old;
     cr_assert_eq(sk_tcp_listen(&l, "127.0.0.1", 0, 4), SK_OK);
     cr_assert_eq(sk_tcp_connect(&c, "127.0.0.1", local_port(l), LONG_MS), SK_OK);
-    wait_readable(sk_tcp_fd(l));
+    tu_wait_fd(sk_tcp_fd(l), POLLIN, LONG_MS);
 
     int nfds = exhaust_fds(fds, 200, &old);
     errno = 0;
@@ -2273,7 +2246,7 @@ Test(tcp_args, accept_rejects_null_arguments_a_bad_timeout_and_a_connected_endpo
      * out-parameter must not have taken (and lost) it. */
     sk_tcp *c2 = NULL;
     cr_assert_eq(sk_tcp_connect(&c2, "127.0.0.1", local_port(l), LONG_MS), SK_OK);
-    wait_readable(sk_tcp_fd(l));
+    tu_wait_fd(sk_tcp_fd(l), POLLIN, LONG_MS);
     cr_assert_eq(sk_tcp_accept(l, NULL, LONG_MS), SK_EINVAL);
     x = NULL;
     cr_assert_eq(sk_tcp_accept(l, &x, LONG_MS), SK_OK);
@@ -2322,7 +2295,7 @@ Test(tcp_args, transfers_reject_a_null_buffer_with_a_nonzero_length)
     char b;
     tu_tcp_pair(&l, &c, &s);
     cr_assert_eq(sk_tcp_send_all(s, "data", 4, NULL, LONG_MS), SK_OK);
-    wait_readable(sk_tcp_fd(c));
+    tu_wait_fd(sk_tcp_fd(c), POLLIN, LONG_MS);
 
     n = 99;
     cr_assert_eq(sk_tcp_send_all(c, NULL, 3, &n, 100), SK_EINVAL);
@@ -2357,7 +2330,7 @@ Test(tcp_args, transfers_reject_a_timeout_below_forever)
     const int tmos[] = {-2, -1000, INT_MIN};
     tu_tcp_pair(&l, &c, &s);
     cr_assert_eq(sk_tcp_send_all(s, "data", 4, NULL, LONG_MS), SK_OK);
-    wait_readable(sk_tcp_fd(c));
+    tu_wait_fd(sk_tcp_fd(c), POLLIN, LONG_MS);
     for (size_t i = 0; i < sizeof tmos / sizeof tmos[0]; i++) {
         int t = tmos[i];
         n = 99;

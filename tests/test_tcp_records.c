@@ -32,43 +32,6 @@ TestSuite(tcp_until, .init = tu_fd_guard_begin, .fini = tu_fd_guard_end, .timeou
 
 #include "records_util.h"
 
-/* Wait until conn's descriptor is readable (the peer's bytes have arrived). */
-static void wait_readable(sk_tcp *conn)
-{
-    struct pollfd p = {sk_tcp_fd(conn), POLLIN, 0};
-    int r;
-    do
-        r = poll(&p, 1, LONG_MS);
-    while (r < 0 && errno == EINTR);
-    cr_assert_eq(r, 1, "the peer's bytes did not arrive");
-}
-
-/* The peer's bytes of one send are all there: a small send on loopback is one segment,
- * so readable means all of it; give the kernel a moment anyway. */
-static void wait_arrived(sk_tcp *conn)
-{
-    wait_readable(conn);
-    tu_sleep_ms(20);
-}
-
-/* One sk_tcp_recv_until call that must give rc and exactly the bytes want. */
-static void expect_until(sk_tcp *conn, int delim, size_t cap, int timeout_ms, int want_rc, const void *want,
-                         size_t want_len)
-{
-    char *buf = malloc(cap);
-    size_t len = 12345;
-    int rc;
-    cr_assert_not_null(buf);
-    rc = sk_tcp_recv_until(conn, delim, buf, cap, &len, timeout_ms);
-    cr_assert_eq(rc, want_rc, "sk_tcp_recv_until: %s, expected %s (%zu bytes stored)", sk_errname(rc),
-                 sk_errname(want_rc), len);
-    cr_assert_eq(len, want_len, "sk_tcp_recv_until stored %zu bytes, expected %zu", len, want_len);
-    assert_same_bytes(buf, want, want_len);
-    free(buf);
-}
-
-#define EXPECT_LINE(conn, cap, rc, lit) expect_until((conn), '\n', (cap), LONG_MS, (rc), (lit), sizeof(lit) - 1)
-
 /* The socket has nothing more within ms (and sk_tcp_buffered is 0). */
 static void expect_nothing_more(sk_tcp *conn, int ms)
 {
@@ -858,14 +821,12 @@ Test(tcp_until, end_of_stream_with_nothing_gives_eclosed_and_zero_bytes)
 Test(tcp_until, reset_by_the_peer_gives_econnreset_with_the_partial_bytes)
 {
     sk_tcp *c, *s;
-    struct linger lg = {1, 0};
 
     tu_tcp_pair(NULL, &c, &s);
     SEND_LIT(s, "line\npart");
     wait_arrived(c);
     /* Close with linger 0: the peer's system sends a reset. */
-    cr_assert_eq(setsockopt(sk_tcp_fd(s), SOL_SOCKET, SO_LINGER, &lg, sizeof lg), 0);
-    sk_tcp_close(s);
+    tu_close_with_reset(s);
     EXPECT_LINE(c, 64, SK_OK, "line\n");
     expect_until(c, '\n', 64, LONG_MS, SK_ECONNRESET, "part", 4);
     sk_tcp_close(c);

@@ -27,21 +27,7 @@ static unsigned char *pattern(size_t n, unsigned seed)
     return b;
 }
 
-/* Index of the first differing byte, or (size_t)-1 when equal. */
-static size_t first_diff(const void *a, const void *b, size_t len)
-{
-    const unsigned char *x = a, *y = b;
-    for (size_t i = 0; i < len; i++)
-        if (x[i] != y[i])
-            return i;
-    return (size_t)-1;
-}
-
-#define assert_same_bytes(got, want, len)                                                      \
-    do {                                                                                       \
-        size_t d_ = first_diff((got), (want), (len));                                          \
-        cr_assert_eq(d_, (size_t)-1, "data differ at byte %zu of %zu", d_, (size_t)(len));      \
-    } while (0)
+#define assert_same_bytes(got, want, len) tu_assert_same_bytes((got), (want), (len))
 
 /* The concatenation of a gather list (malloc'd; *total receives its length). */
 static unsigned char *concat(const sk_iovec *iov, size_t cnt, size_t *total)
@@ -109,12 +95,37 @@ static size_t drain_against(sk_tcp *conn, const sk_iovec *iov, size_t cnt)
 
 static void send_text(sk_tcp *conn, const void *text, size_t len)
 {
-    size_t sent = 12345;
-    int rc = sk_tcp_send_all(conn, text, len, &sent, LONG_MS);
-    cr_assert_eq(rc, SK_OK, "sk_tcp_send_all: %s", sk_errname(rc));
-    cr_assert_eq(sent, len);
+    tu_send_ok(conn, text, len, LONG_MS);
 }
 
 #define SEND_LIT(conn, lit) send_text((conn), (lit), sizeof(lit) - 1)
+
+/* The peer's bytes of one small send are all there: a small send on loopback is one
+ * segment, so readable means all of it; give the kernel a moment anyway. poll is
+ * counted by the fault shim, so tests that count calls use it before setting their
+ * mode. */
+static void wait_arrived(sk_tcp *conn)
+{
+    tu_wait_fd(sk_tcp_fd(conn), POLLIN, LONG_MS);
+    tu_sleep_ms(20);
+}
+
+/* One sk_tcp_recv_until call that must give rc and exactly the bytes want. */
+static void expect_until(sk_tcp *conn, int delim, size_t cap, int timeout_ms, int want_rc, const void *want,
+                         size_t want_len)
+{
+    char *buf = malloc(cap);
+    size_t len = 12345;
+    int rc;
+    cr_assert_not_null(buf);
+    rc = sk_tcp_recv_until(conn, delim, buf, cap, &len, timeout_ms);
+    cr_assert_eq(rc, want_rc, "sk_tcp_recv_until: %s, expected %s (%zu bytes stored)", sk_errname(rc),
+                 sk_errname(want_rc), len);
+    cr_assert_eq(len, want_len, "sk_tcp_recv_until stored %zu bytes, expected %zu", len, want_len);
+    assert_same_bytes(buf, want, want_len);
+    free(buf);
+}
+
+#define EXPECT_LINE(conn, cap, rc, lit) expect_until((conn), '\n', (cap), LONG_MS, (rc), (lit), sizeof(lit) - 1)
 
 #endif /* SK_RECORDS_UTIL_H */

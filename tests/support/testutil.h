@@ -6,7 +6,10 @@
 #include <criterion/criterion.h>
 #include <dirent.h>
 #include <errno.h>
+#include <poll.h>
 #include <stdint.h>
+#include <string.h>
+#include <sys/socket.h>
 #include <time.h>
 
 #include <sockkit.h>
@@ -62,6 +65,60 @@ static inline void tu_fd_guard_end(void)
 {
     cr_expect_eq(tu_count_fds(), tu_fds_at_start_, "descriptors leaked: %d open at start, %d at end",
                  tu_fds_at_start_, tu_count_fds());
+}
+
+/* Index of the first differing byte, or (size_t)-1 when equal. */
+static inline size_t tu_first_diff(const void *a, const void *b, size_t len)
+{
+    const unsigned char *x = a, *y = b;
+    for (size_t i = 0; i < len; i++)
+        if (x[i] != y[i])
+            return i;
+    return (size_t)-1;
+}
+
+#define tu_assert_same_bytes(got, want, len)                                                   \
+    do {                                                                                       \
+        size_t d_ = tu_first_diff((got), (want), (len));                                       \
+        cr_assert_eq(d_, (size_t)-1, "data differ at byte %zu of %zu", d_, (size_t)(len));      \
+    } while (0)
+
+/* Waits (raw poll, signals retried, ms in all) until the descriptor shows one of
+ * `what`: a test reaches a known state without asking the library under test. */
+static inline void tu_wait_fd(int fd, short what, int ms)
+{
+    int64_t end = tu_now_ms() + ms;
+    struct pollfd pf;
+    for (;;) {
+        int left = (int)(end - tu_now_ms());
+        int n;
+        pf.fd = fd;
+        pf.events = what;
+        pf.revents = 0;
+        n = poll(&pf, 1, left > 0 ? left : 0);
+        if (n > 0 && (pf.revents & what) != 0)
+            return;
+        cr_assert(n >= 0 || errno == EINTR, "poll: %s", strerror(errno));
+        cr_assert_gt(left, 0, "descriptor %d never showed %#x within %d ms", fd, (unsigned)what, ms);
+    }
+}
+
+/* Sends all of buf within ms, which must succeed. */
+static inline void tu_send_ok(sk_tcp *conn, const void *buf, size_t len, int ms)
+{
+    size_t sent = 12345;
+    int rc = sk_tcp_send_all(conn, buf, len, &sent, ms);
+    cr_assert_eq(rc, SK_OK, "sk_tcp_send_all: %s", sk_errname(rc));
+    cr_assert_eq(sent, len);
+}
+
+/* Closes so that the peer gets a reset (SO_LINGER 0) instead of end of stream. */
+static inline void tu_close_with_reset(sk_tcp *t)
+{
+    struct linger lg = {.l_onoff = 1, .l_linger = 0};
+    cr_assert_eq(setsockopt(sk_tcp_fd(t), SOL_SOCKET, SO_LINGER, &lg, sizeof lg), 0, "SO_LINGER: %s",
+                 strerror(errno));
+    sk_tcp_close(t);
 }
 
 /* A listener on 127.0.0.1 (or host) with an ephemeral port, a client connected to it,
