@@ -158,31 +158,15 @@ static void allv_timeout_then_drain(const char *mode, const char *counter, unsig
     static sk_iovec iov[N];
     sk_tcp *c, *s;
     unsigned char *pool = pattern(2 * MIB, 5);
-    size_t total = 0, sent = 12345;
-    int64_t t0;
-    int rc;
+    size_t total = uneven_buffers(iov, N, pool), sent;
 
-    /* About 100 MiB of uneven buffers cut from a 2 MiB pool at shifting offsets. */
-    for (size_t i = 0; i < N; i++) {
-        size_t len = MIB / 2 + (i * 7919) % MIB + (i % 3);
-        iov[i].base = pool + (i * 104729) % (2 * MIB - len);
-        iov[i].len = len;
-        total += len;
-    }
     tu_tcp_pair(NULL, &c, &s);
     faults(mode);
-    t0 = tu_now_ms();
-    rc = sk_tcp_send_allv(c, iov, N, &sent, 300);
-    cr_assert_eq(rc, SK_ETIMEDOUT, "got %s after %zu of %zu bytes", sk_errname(rc), sent, total);
-    tu_assert_took(t0, 300);
-    cr_assert(sent > 0 && sent < total, "send_allv reports %zu of %zu bytes sent", sent, total);
+    sent = allv_times_out(c, iov, N, total, 300);
     cr_assert_geq(injected(counter), least, "only %lu for %s", injected(counter), counter);
     faults("none");
-    sk_tcp_close(c);
-    size_t drained = drain_against(s, iov, N);
-    cr_assert_eq(drained, sent, "the peer received %zu bytes, send_allv reported %zu", drained, sent);
+    peer_gets_exactly(c, s, iov, N, sent);
     free(pool);
-    sk_tcp_close(s);
 }
 
 Test(faults_records, send_allv_reports_exact_sent_on_timeout_under_short_writes_and_eintr)

@@ -353,29 +353,12 @@ Test(tcp_allv, timeout_to_a_peer_that_never_reads_reports_exact_sent)
     static sk_iovec iov[N];
     sk_tcp *c, *s;
     unsigned char *pool = pattern(2 * MIB, 8);
-    size_t total = 0, sent = 12345;
-    int64_t t0;
-    int rc;
+    size_t total = uneven_buffers(iov, N, pool), sent;
 
-    /* About 64 MiB of uneven buffers cut from a 2 MiB pool at shifting offsets. */
-    for (size_t i = 0; i < N; i++) {
-        size_t len = MIB / 2 + (i * 7919) % MIB + (i % 3);
-        iov[i].base = pool + (i * 104729) % (2 * MIB - len);
-        iov[i].len = len;
-        total += len;
-    }
     tu_tcp_pair(NULL, &c, &s);
-    t0 = tu_now_ms();
-    rc = sk_tcp_send_allv(c, iov, N, &sent, 300);
-    cr_assert_eq(rc, SK_ETIMEDOUT, "got %s after %zu of %zu bytes", sk_errname(rc), sent, total);
-    cr_assert_eq(errno, ETIMEDOUT);
-    tu_assert_took(t0, 300);
-    cr_assert(sent > 0 && sent < total, "send_allv reports %zu of %zu bytes sent", sent, total);
-    sk_tcp_close(c);
-    size_t drained = drain_against(s, iov, N);
-    cr_assert_eq(drained, sent, "the peer received %zu bytes, send_allv reported %zu", drained, sent);
+    sent = allv_times_out(c, iov, N, total, 300);
+    peer_gets_exactly(c, s, iov, N, sent);
     free(pool);
-    sk_tcp_close(s);
 }
 
 Test(tcp_allv, timeout_zero_sends_what_fits_at_once)

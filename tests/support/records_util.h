@@ -93,6 +93,47 @@ static size_t drain_against(sk_tcp *conn, const sk_iovec *iov, size_t cnt)
     return cur.pos;
 }
 
+/* n uneven buffers, half a MiB to 1.5 MiB each, cut from pool (2 MiB) at shifting
+ * offsets: about n MiB in all, far more than the socket buffers take. Returns the
+ * total. */
+static size_t uneven_buffers(sk_iovec *iov, size_t n, const unsigned char *pool)
+{
+    const size_t mib = (size_t)1 << 20;
+    size_t total = 0;
+    for (size_t i = 0; i < n; i++) {
+        size_t len = mib / 2 + (i * 7919) % mib + (i % 3);
+        iov[i].base = pool + (i * 104729) % (2 * mib - len);
+        iov[i].len = len;
+        total += len;
+    }
+    return total;
+}
+
+/* sk_tcp_send_allv of the whole list (total bytes) to a peer that does not read: it
+ * must time out, not before budget_ms, having sent some but not all. Returns what it
+ * says it sent. */
+static size_t allv_times_out(sk_tcp *conn, const sk_iovec *iov, size_t cnt, size_t total, int budget_ms)
+{
+    size_t sent = 12345;
+    int64_t t0 = tu_now_ms();
+    int rc = sk_tcp_send_allv(conn, iov, cnt, &sent, budget_ms);
+    cr_assert_eq(rc, SK_ETIMEDOUT, "got %s after %zu of %zu bytes", sk_errname(rc), sent, total);
+    cr_assert_eq(errno, ETIMEDOUT);
+    tu_assert_took(t0, budget_ms);
+    cr_assert(sent > 0 && sent < total, "send_allv reports %zu of %zu bytes sent", sent, total);
+    return sent;
+}
+
+/* Closes the sender and both ends after checking that the reader finds exactly the
+ * first `sent` bytes of the list, then end of stream. */
+static void peer_gets_exactly(sk_tcp *sender, sk_tcp *reader, const sk_iovec *iov, size_t cnt, size_t sent)
+{
+    sk_tcp_close(sender);
+    size_t drained = drain_against(reader, iov, cnt);
+    cr_assert_eq(drained, sent, "the peer received %zu bytes, send_allv reported %zu", drained, sent);
+    sk_tcp_close(reader);
+}
+
 static void send_text(sk_tcp *conn, const void *text, size_t len)
 {
     tu_send_ok(conn, text, len, LONG_MS);
