@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "testutil.h"
+#include "signal_util.h"
 
 TestSuite(poller, .init = tu_fd_guard_begin, .fini = tu_fd_guard_end, .timeout = 60);
 TestSuite(poller_events, .init = tu_fd_guard_begin, .fini = tu_fd_guard_end, .timeout = 60);
@@ -1425,24 +1426,6 @@ Test(poller_timing, forever_wait_returns_when_data_arrives)
     sk_tcp_close(s);
 }
 
-static volatile sig_atomic_t usr1_count_ = 0;
-static void on_usr1(int sig)
-{
-    (void)sig;
-    usr1_count_ = usr1_count_ + 1;
-}
-
-/* SIGUSR1 without SA_RESTART, so that the poller's system wait really fails with EINTR. */
-static void install_usr1(void)
-{
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_usr1;
-    sigemptyset(&sa.sa_mask);
-    sa.sa_flags = 0;
-    cr_assert_eq(sigaction(SIGUSR1, &sa, NULL), 0);
-}
-
 struct interrupter {
     pthread_t target;
     atomic_int stop;
@@ -1452,7 +1435,9 @@ struct interrupter {
     int send_rc;
 };
 
-/* SIGUSR1 to the target every 20 ms, for at most 3 s, until told to stop. */
+/* SIGUSR1 (tu_install_usr1: no SA_RESTART, so the system wait really fails with
+ * EINTR) to the target every 20 ms, for at most 3 s, until told to stop; unlike
+ * tu_pester it can also send a byte after so many signals. */
 static void *interrupter_main(void *arg)
 {
     struct interrupter *it = arg;
@@ -1474,7 +1459,7 @@ Test(poller_timing, signals_during_a_wait_neither_end_it_early_nor_stretch_it)
     tu_tcp_pair(NULL, &c, &s);
     sk_poller *p = poller_new();
     cr_assert_eq(sk_poller_add_tcp(p, s, SK_POLL_IN, NULL), SK_OK);
-    install_usr1();
+    tu_install_usr1();
     struct interrupter it;
     memset(&it, 0, sizeof it);
     it.target = pthread_self();
@@ -1490,7 +1475,7 @@ Test(poller_timing, signals_during_a_wait_neither_end_it_early_nor_stretch_it)
     cr_assert_eq(n, 0u);
     cr_assert_geq(took, 400, "returned after %lld ms, before its 400 ms budget", (long long)took);
     cr_assert_leq(took, 400 + TU_LATE_MARGIN_MS, "an interrupted 400 ms wait took %lld ms", (long long)took);
-    cr_assert_geq(usr1_count_, 5, "only %d signals arrived: the test proved nothing", (int)usr1_count_);
+    cr_assert_geq(tu_usr1_caught(), 5, "only %d signals arrived: the test proved nothing", tu_usr1_caught());
     sk_poller_close(p);
     sk_tcp_close(c);
     sk_tcp_close(s);
@@ -1503,7 +1488,7 @@ Test(poller_timing, signals_during_a_forever_wait_do_not_end_it_before_data_arri
     tu_tcp_pair(NULL, &c, &s);
     sk_poller *p = poller_new();
     cr_assert_eq(sk_poller_add_tcp(p, s, SK_POLL_IN, NULL), SK_OK);
-    install_usr1();
+    tu_install_usr1();
     struct interrupter it;
     memset(&it, 0, sizeof it);
     it.target = pthread_self();
@@ -1514,7 +1499,7 @@ Test(poller_timing, signals_during_a_forever_wait_do_not_end_it_before_data_arri
     pthread_t th;
     cr_assert_eq(pthread_create(&th, NULL, interrupter_main, &it), 0);
     size_t n = wait_ok(p, ev, 4, SK_FOREVER);
-    int seen = usr1_count_;
+    int seen = tu_usr1_caught();
     atomic_store(&it.stop, 1);
     pthread_join(th, NULL);
     cr_assert_eq(it.send_rc, SK_OK);

@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "testutil.h"
+#include "signal_util.h"
 
 TestSuite(tcp, .init = tu_fd_guard_begin, .fini = tu_fd_guard_end, .timeout = 60);
 TestSuite(tcp_timeout, .init = tu_fd_guard_begin, .fini = tu_fd_guard_end, .timeout = 60);
@@ -1800,74 +1801,20 @@ Test(tcp_timeout, connect_to_a_listener_with_a_full_queue_times_out_after_its_bu
     sk_tcp_close(l);
 }
 
-/* --- signals: EINTR is retried with what is left of the budget --- */
-
-static void on_sigusr1(int sig)
-{
-    (void)sig;
-}
-
-/* Installs a SIGUSR1 handler without SA_RESTART, so that blocking calls in the target
- * thread fail with EINTR (or return short) when the signal comes. */
-static void install_interrupting_handler(void)
-{
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_sigusr1;
-    sigemptyset(&sa.sa_mask);
-    sa.sa_flags = 0;
-    cr_assert_eq(sigaction(SIGUSR1, &sa, NULL), 0);
-}
-
-struct pester_job {
-    pthread_t target;
-    int every_ms;
-    atomic_int stop;
-    int sent;
-};
-
-/* SIGUSR1 to the target thread every few ms, for at most 3 s, until told to stop. */
-static void *pester_job_main(void *p)
-{
-    struct pester_job *j = p;
-    for (int i = 0; i < 3000 / j->every_ms && !atomic_load(&j->stop); i++) {
-        tu_sleep_ms(j->every_ms);
-        if (atomic_load(&j->stop))
-            break;
-        if (pthread_kill(j->target, SIGUSR1) == 0)
-            j->sent++;
-    }
-    return NULL;
-}
-
-static pthread_t start_pester(struct pester_job *j, int every_ms)
-{
-    install_interrupting_handler();
-    j->target = pthread_self();
-    j->every_ms = every_ms;
-    j->sent = 0;
-    atomic_init(&j->stop, 0);
-    return start_thread(pester_job_main, j);
-}
-
-static void stop_pester(struct pester_job *j, pthread_t th)
-{
-    atomic_store(&j->stop, 1);
-    pthread_join(th, NULL);
-}
+/* --- signals: EINTR is retried with what is left of the budget (tu_pester) --- */
 
 Test(tcp_timeout, signals_do_not_end_a_recv_exact_before_its_budget)
 {
     sk_tcp *l, *c, *s;
     char b[8];
     size_t n = 99;
-    struct pester_job pj;
+    struct tu_pester pj;
     tu_tcp_pair(&l, &c, &s);
-    pthread_t th = start_pester(&pj, 25);
+    pthread_t th = tu_pester_start(&pj, 25, 3000);
     int64_t t0 = tu_now_ms();
     int rc = sk_tcp_recv_exact(s, b, sizeof b, &n, 400);
     int64_t t1 = tu_now_ms();
-    stop_pester(&pj, th);
+    tu_pester_stop(&pj, th);
     cr_assert_geq(pj.sent, 3, "the signals were not sent");
     cr_assert_eq(rc, SK_ETIMEDOUT, "got %s", sk_errname(rc));
     cr_assert_geq(t1 - t0, 400, "returned after %lld ms", (long long)(t1 - t0));
@@ -1883,13 +1830,13 @@ Test(tcp_timeout, signals_do_not_break_a_recv_exact_that_waits_forever)
     sk_tcp *l, *c, *s;
     char b[6];
     size_t n = 0;
-    struct pester_job pj;
+    struct tu_pester pj;
     tu_tcp_pair(&l, &c, &s);
     struct two_part_job j = {.conn = c};
-    pthread_t tp = start_pester(&pj, 20);
+    pthread_t tp = tu_pester_start(&pj, 20, 3000);
     pthread_t ts = start_thread(two_part_job_main, &j);
     int rc = sk_tcp_recv_exact(s, b, 6, &n, SK_FOREVER);
-    stop_pester(&pj, tp);
+    tu_pester_stop(&pj, tp);
     pthread_join(ts, NULL);
     cr_assert_eq(j.rc, SK_OK);
     cr_assert_eq(rc, SK_OK, "got %s after %zu bytes", sk_errname(rc), n);
@@ -1903,13 +1850,13 @@ Test(tcp_timeout, signals_do_not_break_a_recv_exact_that_waits_forever)
 Test(tcp_timeout, signals_do_not_end_an_accept_before_its_budget)
 {
     sk_tcp *l, *x = DUMMY_TCP;
-    struct pester_job pj;
+    struct tu_pester pj;
     cr_assert_eq(sk_tcp_listen(&l, "127.0.0.1", 0, 4), SK_OK);
-    pthread_t th = start_pester(&pj, 25);
+    pthread_t th = tu_pester_start(&pj, 25, 3000);
     int64_t t0 = tu_now_ms();
     int rc = sk_tcp_accept(l, &x, 400);
     int64_t t1 = tu_now_ms();
-    stop_pester(&pj, th);
+    tu_pester_stop(&pj, th);
     cr_assert_eq(rc, SK_ETIMEDOUT, "got %s", sk_errname(rc));
     cr_assert_geq(t1 - t0, 400, "returned after %lld ms", (long long)(t1 - t0));
     cr_assert_leq(t1 - t0, 400 + TU_LATE_MARGIN_MS);
@@ -1923,14 +1870,14 @@ Test(tcp_timeout, signals_do_not_end_a_send_all_before_its_budget_or_blur_its_co
     sk_tcp *l, *c, *s;
     unsigned char *src = random_bytes(len, 8080), *dst = malloc(len);
     size_t sent = 0, got = 0;
-    struct pester_job pj;
+    struct tu_pester pj;
     cr_assert_not_null(dst);
     tu_tcp_pair(&l, &c, &s);
-    pthread_t th = start_pester(&pj, 25);
+    pthread_t th = tu_pester_start(&pj, 25, 3000);
     int64_t t0 = tu_now_ms();
     int rc = sk_tcp_send_all(c, src, len, &sent, 400);
     int64_t t1 = tu_now_ms();
-    stop_pester(&pj, th);
+    tu_pester_stop(&pj, th);
     cr_assert_eq(rc, SK_ETIMEDOUT, "got %s", sk_errname(rc));
     cr_assert_geq(t1 - t0, 400, "returned after %lld ms", (long long)(t1 - t0));
     cr_assert_leq(t1 - t0, 400 + TU_LATE_MARGIN_MS);

@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "testutil.h"
+#include "signal_util.h"
 
 TestSuite(tcp_allv, .init = tu_fd_guard_begin, .fini = tu_fd_guard_end, .timeout = 60);
 TestSuite(tcp_until, .init = tu_fd_guard_begin, .fini = tu_fd_guard_end, .timeout = 60);
@@ -241,28 +242,6 @@ Test(tcp_allv, megabytes_in_mixed_buffers_arrive_intact_at_a_concurrent_reader)
  * writes happen without a fault shim: a thread interrupts the sender every millisecond
  * (SIGUSR1 without SA_RESTART) while a slow reader makes it wait, so the writes end at
  * arbitrary bytes, inside big and small buffers alike. */
-static atomic_int usr1_hits_;
-static void on_usr1(int sig)
-{
-    (void)sig;
-    atomic_fetch_add(&usr1_hits_, 1);
-}
-
-struct kicker {
-    pthread_t target;
-    atomic_int stop;
-};
-
-static void *kicker_thread(void *p)
-{
-    struct kicker *k = p;
-    for (int i = 0; i < 20000 && !atomic_load(&k->stop); i++) {
-        pthread_kill(k->target, SIGUSR1);
-        tu_sleep_ms(1);
-    }
-    return NULL;
-}
-
 struct slow_reader {
     sk_tcp *conn;
     unsigned char *buf;
@@ -289,8 +268,7 @@ Test(tcp_allv, gather_write_resumes_after_partial_writes_cut_short_by_signals)
     sk_tcp *c, *s;
     pthread_t rth, kth;
     struct slow_reader r;
-    struct kicker k;
-    struct sigaction sa;
+    struct tu_pester k;
     unsigned char *big = pattern(MIB + 7, 12), *small = pattern(64, 13);
     /* Many buffers of odd sizes, none empty except where marked. */
     sk_iovec iov[40];
@@ -303,12 +281,6 @@ Test(tcp_allv, gather_write_resumes_after_partial_writes_cut_short_by_signals)
         iov[n++] = (sk_iovec){big + (size_t)i, 1 + (size_t)i * 1021};
     }
     unsigned char *want = concat(iov, n, &total);
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_usr1;
-    sigemptyset(&sa.sa_mask);
-    sa.sa_flags = 0; /* no SA_RESTART: an interrupted send returns what it moved */
-    cr_assert_eq(sigaction(SIGUSR1, &sa, NULL), 0);
-    atomic_init(&usr1_hits_, 0);
 
     tu_tcp_pair(NULL, &c, &s);
     /* Small socket buffers, so that the sender waits on the reader most of the time. */
@@ -322,21 +294,18 @@ Test(tcp_allv, gather_write_resumes_after_partial_writes_cut_short_by_signals)
     r.len = total;
     r.buf = malloc(total);
     cr_assert_not_null(r.buf);
-    k.target = pthread_self();
-    atomic_init(&k.stop, 0);
     cr_assert_eq(pthread_create(&rth, NULL, slow_reader_thread, &r), 0);
-    cr_assert_eq(pthread_create(&kth, NULL, kicker_thread, &k), 0);
+    /* Every millisecond, without SA_RESTART: an interrupted send returns what it moved. */
+    kth = tu_pester_start(&k, 1, 20000);
     int rc = sk_tcp_send_allv(c, iov, n, &sent, LONG_MS);
-    atomic_store(&k.stop, 1);
-    cr_assert_eq(pthread_join(kth, NULL), 0);
+    tu_pester_stop(&k, kth);
     cr_assert_eq(pthread_join(rth, NULL), 0);
     cr_assert_eq(rc, SK_OK, "sk_tcp_send_allv: %s after %zu of %zu bytes", sk_errname(rc), sent, total);
     cr_assert_eq(sent, total);
     cr_assert_eq(r.rc, SK_OK, "reader: %s after %zu bytes", sk_errname(r.rc), r.done);
     cr_assert_eq(r.done, total);
     assert_same_bytes(r.buf, want, total);
-    cr_assert_geq(atomic_load(&usr1_hits_), 10, "only %d signals arrived while sending",
-                  atomic_load(&usr1_hits_));
+    cr_assert_geq(tu_usr1_caught(), 10, "only %d signals arrived while sending", tu_usr1_caught());
     free(r.buf);
     free(want);
     free(big);

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "testutil.h"
+#include "signal_util.h"
 
 TestSuite(udp, .init = tu_fd_guard_begin, .fini = tu_fd_guard_end);
 TestSuite(udp_datagram, .init = tu_fd_guard_begin, .fini = tu_fd_guard_end);
@@ -764,14 +765,6 @@ struct interrupter {
     int every_ms;
 };
 
-static volatile sig_atomic_t signals_caught;
-
-static void on_sigusr1(int sig)
-{
-    (void)sig;
-    signals_caught++;
-}
-
 static void *interrupt_thread(void *p)
 {
     struct interrupter *it = p;
@@ -784,12 +777,7 @@ static void *interrupt_thread(void *p)
 
 Test(udp_timeout, signals_during_a_wait_neither_end_it_early_nor_extend_it_much)
 {
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_sigusr1;
-    sigemptyset(&sa.sa_mask);
-    sa.sa_flags = 0; /* no SA_RESTART: the wait really sees EINTR */
-    cr_assert_eq(sigaction(SIGUSR1, &sa, NULL), 0);
+    tu_install_usr1(); /* no SA_RESTART: the wait really sees EINTR */
 
     sk_udp *a = bind_on("127.0.0.1");
     struct interrupter it = {pthread_self(), 4, 50};
@@ -802,7 +790,7 @@ Test(udp_timeout, signals_during_a_wait_neither_end_it_early_nor_extend_it_much)
     int64_t took = tu_now_ms() - t0;
     pthread_join(th, NULL);
     sk_udp_close(a);
-    cr_assert_gt(signals_caught, 0, "no signal arrived during the wait");
+    cr_assert_gt(tu_usr1_caught(), 0, "no signal arrived during the wait");
     cr_assert_eq(rc, SK_ETIMEDOUT, "got %s after %lld ms", sk_errname(rc), (long long)took);
     cr_assert_eq(got, 0);
     cr_assert_geq(took, 400, "returned after %lld ms, before its 400 ms budget", (long long)took);
