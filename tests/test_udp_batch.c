@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "testutil.h"
+#include "udp_util.h"
 
 TestSuite(udp_batch, .init = tu_fd_guard_begin, .fini = tu_fd_guard_end, .timeout = 60);
 
@@ -19,42 +20,6 @@ TestSuite(udp_batch, .init = tu_fd_guard_begin, .fini = tu_fd_guard_end, .timeou
 #define BATCH_MAX 64 /* the documented most datagrams one sk_udp_recv_batch returns */
 
 /* ---- helpers ---- */
-
-static sk_udp *bind_on(const char *host)
-{
-    sk_udp *u = NULL;
-    int rc = sk_udp_bind(&u, host, 0);
-    cr_assert_eq(rc, SK_OK, "sk_udp_bind(%s, 0): %s", host ? host : "NULL", sk_errname(rc));
-    cr_assert_not_null(u);
-    return u;
-}
-
-static sk_addr local_of(const sk_udp *u)
-{
-    sk_addr a;
-    cr_assert_eq(sk_udp_local_addr(u, &a), SK_OK);
-    cr_assert_gt(sk_addr_port(&a), 0);
-    return a;
-}
-
-static sk_addr addr_of(const char *text)
-{
-    sk_addr a;
-    cr_assert_eq(sk_addr_parse(&a, text), SK_OK, "%s", text);
-    return a;
-}
-
-static sk_addr loopback(const char *fmt, int port)
-{
-    char t[64];
-    snprintf(t, sizeof t, fmt, port);
-    return addr_of(t);
-}
-
-static void text_of(const sk_addr *a, char buf[SK_ADDR_STRLEN])
-{
-    cr_assert_eq(sk_addr_format(a, buf, SK_ADDR_STRLEN), SK_OK);
-}
 
 /* The bytes of datagram i, reproducible. */
 static unsigned char dbyte(int i, size_t j)
