@@ -26,12 +26,10 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "shim/faultshim.h"
 #include "testutil.h"
+#include "shim_util.h"
 
 /* ---- the shim ---- */
-
-static sk_faultshim_count_fn shim_count_;
 
 /* After each test: what the shim injected (the figures of docs/RELIABILITY.md, with
  * --verbose), then the descriptor guard. */
@@ -47,25 +45,6 @@ static void faults_fini(void)
 }
 
 TestSuite(faults, .init = tu_fd_guard_begin, .fini = faults_fini, .timeout = 30);
-
-static void faults(const char *spec)
-{
-    void *set = dlsym(RTLD_DEFAULT, SK_FAULTSHIM_SET_SYMBOL);
-    void *count = dlsym(RTLD_DEFAULT, SK_FAULTSHIM_COUNT_SYMBOL);
-    sk_faultshim_set_fn set_fn;
-    cr_assert(set != NULL && count != NULL,
-              "the fault-injection shim is not loaded: run this program with "
-              "LD_PRELOAD=<build>/tests/libsk_faultshim.so (ctest does)");
-    memcpy(&set_fn, &set, sizeof set_fn);
-    memcpy(&shim_count_, &count, sizeof shim_count_);
-    cr_assert_eq(set_fn(spec), 0, "the shim rejected the mode \"%s\"", spec);
-}
-
-static unsigned long injected(const char *name)
-{
-    cr_assert_not_null(shim_count_, "faults() must come first");
-    return shim_count_(name);
-}
 
 /* ---- data ---- */
 
@@ -93,40 +72,7 @@ static void assert_pattern(const unsigned char *b, size_t off, size_t n)
                            b[i], pat(off + i));
 }
 
-static void sleep_ms(int ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-    }
-}
-
 /* ---- threads ---- */
-
-struct xfer {
-    sk_tcp *conn;
-    unsigned char *buf;
-    size_t len;
-    size_t done;
-    int rc;
-    int err;
-    int timeout_ms;
-};
-
-static void *send_all_thread(void *p)
-{
-    struct xfer *x = p;
-    x->rc = sk_tcp_send_all(x->conn, x->buf, x->len, &x->done, x->timeout_ms);
-    x->err = errno;
-    return NULL;
-}
-
-static void *recv_exact_thread(void *p)
-{
-    struct xfer *x = p;
-    x->rc = sk_tcp_recv_exact(x->conn, x->buf, x->len, &x->done, x->timeout_ms);
-    x->err = errno;
-    return NULL;
-}
 
 /* Everything the peer sent until it closed, with faults off: returns the count and
  * checks the bytes against the pattern from offset 0. */
@@ -211,15 +157,10 @@ Test(faults, shim_clamps_stream_transfers_injects_eintr_and_leaves_datagrams_and
     close(fds[1]);
 
     /* A typo in a counter name cannot pass an "== 0" check; bad modes are refused. */
-    cr_assert_eq(injected("recvfrm"), (unsigned long)-1);
-    {
-        void *set = dlsym(RTLD_DEFAULT, SK_FAULTSHIM_SET_SYMBOL);
-        sk_faultshim_set_fn set_fn;
-        memcpy(&set_fn, &set, sizeof set_fn);
-        cr_assert_eq(set_fn("shrot"), -1);
-        cr_assert_eq(set_fn("eintr=0"), -1);
-        cr_assert_eq(set_fn("interrupt=x"), -1);
-    }
+    cr_assert_eq(shim_counter("recvfrm"), (unsigned long)-1);
+    cr_assert_eq(shim_set("shrot"), -1);
+    cr_assert_eq(shim_set("eintr=0"), -1);
+    cr_assert_eq(shim_set("interrupt=x"), -1);
     free(out);
     sk_udp_close(u1);
     sk_udp_close(u2);
@@ -236,7 +177,7 @@ static void megabyte_exchange(int main_sends)
     sk_tcp *c, *s;
     pthread_t th;
     unsigned char *out = pattern(0, MIB), *in = malloc(MIB);
-    struct xfer x;
+    struct tu_xfer x;
     size_t done = 0;
     int rc;
 
@@ -250,13 +191,13 @@ static void megabyte_exchange(int main_sends)
         x.conn = s;
         x.buf = in;
         x.len = MIB;
-        cr_assert_eq(pthread_create(&th, NULL, recv_exact_thread, &x), 0);
+        cr_assert_eq(pthread_create(&th, NULL, tu_recv_exact_job, &x), 0);
         rc = sk_tcp_send_all(c, out, MIB, &done, 20000);
     } else {
         x.conn = c;
         x.buf = out;
         x.len = MIB;
-        cr_assert_eq(pthread_create(&th, NULL, send_all_thread, &x), 0);
+        cr_assert_eq(pthread_create(&th, NULL, tu_send_all_job, &x), 0);
         rc = sk_tcp_recv_exact(s, in, MIB, &done, 20000);
     }
     cr_assert_eq(pthread_join(th, NULL), 0);
@@ -394,7 +335,7 @@ static void *drip_thread(void *p)
         d->sent += n;
         if (d->rc != SK_OK)
             break;
-        sleep_ms(10);
+        tu_sleep_ms(10);
     }
     return NULL;
 }
@@ -448,7 +389,7 @@ static void *late_dialer_thread(void *p)
     sk_tcp *c = NULL;
     unsigned char ack;
     size_t n;
-    sleep_ms(100);
+    tu_sleep_ms(100);
     d->rc = sk_tcp_connect(&c, "127.0.0.1", d->port, 5000);
     if (d->rc == SK_OK) {
         d->rc = sk_tcp_send_all(c, "hello", 5, &n, 5000);
@@ -1390,7 +1331,7 @@ static void megabyte_under(const char *mode, int main_sends, const char *c1, con
     sk_tcp *c, *s;
     pthread_t th;
     unsigned char *out = pattern(0, MIB), *in = calloc(1, MIB);
-    struct xfer x;
+    struct tu_xfer x;
     size_t done = 0;
     int rc;
 
@@ -1403,12 +1344,12 @@ static void megabyte_under(const char *mode, int main_sends, const char *c1, con
     if (main_sends) {
         x.conn = s;
         x.buf = in;
-        cr_assert_eq(pthread_create(&th, NULL, recv_exact_thread, &x), 0);
+        cr_assert_eq(pthread_create(&th, NULL, tu_recv_exact_job, &x), 0);
         rc = sk_tcp_send_all(c, out, MIB, &done, 30000);
     } else {
         x.conn = c;
         x.buf = out;
-        cr_assert_eq(pthread_create(&th, NULL, send_all_thread, &x), 0);
+        cr_assert_eq(pthread_create(&th, NULL, tu_send_all_job, &x), 0);
         rc = sk_tcp_recv_exact(s, in, MIB, &done, 30000);
     }
     cr_assert_eq(pthread_join(th, NULL), 0);
@@ -1468,7 +1409,7 @@ static void *late_send_thread(void *p)
 {
     struct late_send *l = p;
     size_t n;
-    sleep_ms(l->delay_ms);
+    tu_sleep_ms(l->delay_ms);
     l->rc = sk_tcp_send_all(l->conn, l->text, strlen(l->text), &n, 5000);
     return NULL;
 }

@@ -21,103 +21,17 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "shim/faultshim.h"
 #include "testutil.h"
+#include "shim_util.h"
 
 TestSuite(faults_records, .init = tu_fd_guard_begin, .fini = tu_fd_guard_end, .timeout = 60);
 
 #define MIB ((size_t)1 << 20)
 #define LONG_MS 20000
 
-/* ---- the shim ---- */
-
-static sk_faultshim_count_fn shim_count_;
-
-static void faults(const char *spec)
-{
-    void *set = dlsym(RTLD_DEFAULT, SK_FAULTSHIM_SET_SYMBOL);
-    void *count = dlsym(RTLD_DEFAULT, SK_FAULTSHIM_COUNT_SYMBOL);
-    sk_faultshim_set_fn set_fn;
-    cr_assert(set != NULL && count != NULL,
-              "the fault-injection shim is not loaded: run this program with "
-              "LD_PRELOAD=<build>/tests/libsk_faultshim.so (ctest does)");
-    memcpy(&set_fn, &set, sizeof set_fn);
-    memcpy(&shim_count_, &count, sizeof shim_count_);
-    cr_assert_eq(set_fn(spec), 0, "the shim rejected the mode \"%s\"", spec);
-}
-
-static unsigned long injected(const char *name)
-{
-    cr_assert_not_null(shim_count_, "faults() must come first");
-    unsigned long n = shim_count_(name);
-    cr_assert_neq(n, (unsigned long)-1, "the shim has no counter \"%s\"", name);
-    return n;
-}
-
 /* ---- data ---- */
 
 #include "records_util.h"
-
-static void sleep_ms(int ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-        ;
-}
-
-/* The peer's bytes of one small send are all there. poll is counted by the shim, so
- * tests that count calls use it before setting their mode. */
-static void wait_arrived(sk_tcp *conn)
-{
-    struct pollfd p = {sk_tcp_fd(conn), POLLIN, 0};
-    int r;
-    do
-        r = poll(&p, 1, LONG_MS);
-    while (r < 0 && errno == EINTR);
-    cr_assert_eq(r, 1, "the peer's bytes did not arrive");
-    sleep_ms(20);
-}
-
-static void expect_until(sk_tcp *conn, int delim, size_t cap, int timeout_ms, int want_rc, const void *want,
-                         size_t want_len)
-{
-    char *buf = malloc(cap);
-    size_t len = 12345;
-    int rc;
-    cr_assert_not_null(buf);
-    rc = sk_tcp_recv_until(conn, delim, buf, cap, &len, timeout_ms);
-    cr_assert_eq(rc, want_rc, "sk_tcp_recv_until: %s, expected %s (%zu bytes stored)", sk_errname(rc),
-                 sk_errname(want_rc), len);
-    cr_assert_eq(len, want_len, "sk_tcp_recv_until stored %zu bytes, expected %zu", len, want_len);
-    assert_same_bytes(buf, want, want_len);
-    free(buf);
-}
-
-#define EXPECT_LINE(conn, cap, rc, lit) expect_until((conn), '\n', (cap), LONG_MS, (rc), (lit), sizeof(lit) - 1)
-
-/* ---- threads ---- */
-
-struct xfer {
-    sk_tcp *conn;
-    unsigned char *buf;
-    size_t len;
-    size_t done;
-    int rc;
-};
-
-static void *recv_exact_thread(void *p)
-{
-    struct xfer *x = p;
-    x->rc = sk_tcp_recv_exact(x->conn, x->buf, x->len, &x->done, LONG_MS);
-    return NULL;
-}
-
-static void *send_all_thread(void *p)
-{
-    struct xfer *x = p;
-    x->rc = sk_tcp_send_all(x->conn, x->buf, x->len, &x->done, LONG_MS);
-    return NULL;
-}
 
 /* ------------------------------------------------------------------------------------ */
 /* sk_tcp_send_allv                                                                     */
@@ -187,7 +101,7 @@ static void allv_under_faults(const char *mode, size_t nbufs, unsigned seed)
 {
     sk_tcp *c, *s;
     pthread_t th;
-    struct xfer x;
+    struct tu_xfer x;
     sk_iovec *iov = calloc(nbufs, sizeof *iov);
     unsigned char *pool = pattern(nbufs * 64, seed);
     size_t total, sent = 12345;
@@ -201,11 +115,12 @@ static void allv_under_faults(const char *mode, size_t nbufs, unsigned seed)
     tu_tcp_pair(NULL, &c, &s);
     memset(&x, 0, sizeof x);
     x.conn = s;
+    x.timeout_ms = LONG_MS;
     x.len = total;
     x.buf = malloc(total);
     cr_assert_not_null(x.buf);
     faults(mode);
-    cr_assert_eq(pthread_create(&th, NULL, recv_exact_thread, &x), 0);
+    cr_assert_eq(pthread_create(&th, NULL, tu_recv_exact_job, &x), 0);
     int rc = sk_tcp_send_allv(c, iov, nbufs, &sent, LONG_MS);
     cr_assert_eq(pthread_join(th, NULL), 0);
     cr_assert_eq(rc, SK_OK, "sk_tcp_send_allv: %s after %zu of %zu bytes", sk_errname(rc), sent, total);
@@ -243,31 +158,15 @@ static void allv_timeout_then_drain(const char *mode, const char *counter, unsig
     static sk_iovec iov[N];
     sk_tcp *c, *s;
     unsigned char *pool = pattern(2 * MIB, 5);
-    size_t total = 0, sent = 12345;
-    int64_t t0;
-    int rc;
+    size_t total = uneven_buffers(iov, N, pool), sent;
 
-    /* About 100 MiB of uneven buffers cut from a 2 MiB pool at shifting offsets. */
-    for (size_t i = 0; i < N; i++) {
-        size_t len = MIB / 2 + (i * 7919) % MIB + (i % 3);
-        iov[i].base = pool + (i * 104729) % (2 * MIB - len);
-        iov[i].len = len;
-        total += len;
-    }
     tu_tcp_pair(NULL, &c, &s);
     faults(mode);
-    t0 = tu_now_ms();
-    rc = sk_tcp_send_allv(c, iov, N, &sent, 300);
-    cr_assert_eq(rc, SK_ETIMEDOUT, "got %s after %zu of %zu bytes", sk_errname(rc), sent, total);
-    tu_assert_took(t0, 300);
-    cr_assert(sent > 0 && sent < total, "send_allv reports %zu of %zu bytes sent", sent, total);
+    sent = allv_times_out(c, iov, N, total, 300);
     cr_assert_geq(injected(counter), least, "only %lu for %s", injected(counter), counter);
     faults("none");
-    sk_tcp_close(c);
-    size_t drained = drain_against(s, iov, N);
-    cr_assert_eq(drained, sent, "the peer received %zu bytes, send_allv reported %zu", drained, sent);
+    peer_gets_exactly(c, s, iov, N, sent);
     free(pool);
-    sk_tcp_close(s);
 }
 
 Test(faults_records, send_allv_reports_exact_sent_on_timeout_under_short_writes_and_eintr)
@@ -339,7 +238,7 @@ Test(faults_records, lines_come_out_right_under_short_reads_and_eintr)
     enum { N = 300 };
     sk_tcp *c, *s;
     pthread_t th;
-    struct xfer x;
+    struct tu_xfer x;
     size_t total = 0, off[N + 1];
     unsigned char *text = malloc((size_t)N * 81);
     char line[128];
@@ -357,10 +256,11 @@ Test(faults_records, lines_come_out_right_under_short_reads_and_eintr)
     tu_tcp_pair(NULL, &c, &s);
     memset(&x, 0, sizeof x);
     x.conn = s;
+    x.timeout_ms = LONG_MS;
     x.buf = text;
     x.len = total;
     faults("short+eintr");
-    cr_assert_eq(pthread_create(&th, NULL, send_all_thread, &x), 0);
+    cr_assert_eq(pthread_create(&th, NULL, tu_send_all_job, &x), 0);
     for (int i = 0; i < N; i++) {
         size_t len = 12345, want = off[i + 1] - off[i];
         int rc = sk_tcp_recv_until(c, '\n', line, sizeof line, &len, LONG_MS);
@@ -672,7 +572,7 @@ Test(faults_records, recv_batch_with_timeout_zero_retries_an_interrupted_call)
     out[1].len = 6;
     out[1].addr = ba;
     cr_assert_eq(sk_udp_send_batch(a, out, 2, NULL, LONG_MS), SK_OK);
-    sleep_ms(50);
+    tu_sleep_ms(50);
     memset(in, 0, sizeof in);
     in[0].buf = buf[0];
     in[0].len = 64;

@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "testutil.h"
+#include "signal_util.h"
 
 TestSuite(poller, .init = tu_fd_guard_begin, .fini = tu_fd_guard_end, .timeout = 60);
 TestSuite(poller_events, .init = tu_fd_guard_begin, .fini = tu_fd_guard_end, .timeout = 60);
@@ -53,13 +54,6 @@ static char dummy_object_;
 
 #define ALL_BITS (SK_POLL_IN | SK_POLL_OUT | SK_POLL_HUP | SK_POLL_ERR | SK_POLL_WAKE)
 
-static void sleep_ms(int ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-        ;
-}
-
 static sk_poller *poller_new(void)
 {
     sk_poller *p = DUMMY_POLLER;
@@ -68,26 +62,6 @@ static sk_poller *poller_new(void)
     cr_assert_not_null(p);
     cr_assert_neq(p, DUMMY_POLLER);
     return p;
-}
-
-/* Waits (raw poll on the descriptor) until it shows one of `what`: a test starts from
- * a known state without asking the poller under test. */
-static void fd_wait(int fd, short what, int ms)
-{
-    int64_t end = tu_now_ms() + ms;
-    struct pollfd pf;
-    for (;;) {
-        int left = (int)(end - tu_now_ms());
-        int n;
-        pf.fd = fd;
-        pf.events = what;
-        pf.revents = 0;
-        n = poll(&pf, 1, left > 0 ? left : 0);
-        if (n > 0 && (pf.revents & what) != 0)
-            return;
-        cr_assert(n >= 0 || errno == EINTR, "poll: %s", strerror(errno));
-        cr_assert_gt(left, 0, "descriptor %d never showed %#x within %d ms", fd, (unsigned)what, ms);
-    }
 }
 
 /* 1 when the descriptor is readable right now (raw poll, no wait). */
@@ -99,17 +73,14 @@ static int fd_readable_now(int fd)
 
 static void send_str(sk_tcp *t, const char *s)
 {
-    size_t sent = 12345;
-    int rc = sk_tcp_send_all(t, s, strlen(s), &sent, LONG_MS);
-    cr_assert_eq(rc, SK_OK, "send_all: %s", sk_errname(rc));
-    cr_assert_eq(sent, strlen(s));
+    tu_send_ok(t, s, strlen(s), LONG_MS);
 }
 
 /* Sends `s` from `from` and waits until it can be read at `to`'s descriptor. */
 static void deliver(sk_tcp *from, sk_tcp *to, const char *s)
 {
     send_str(from, s);
-    fd_wait(sk_tcp_fd(to), POLLIN, LONG_MS);
+    tu_wait_fd(sk_tcp_fd(to), POLLIN, LONG_MS);
 }
 
 /* Every stored event: known bits only, reserved zero, one endpoint at most, and a
@@ -203,18 +174,8 @@ static unsigned wait_for_tcp(sk_poller *p, const sk_tcp *t, unsigned bits, int m
                 return e->events;
         }
         if (e != NULL || n > 0)
-            sleep_ms(5); /* level-triggered: do not spin on an unrelated event */
+            tu_sleep_ms(5); /* level-triggered: do not spin on an unrelated event */
     }
-}
-
-/* Closes so that the peer gets a reset (SO_LINGER 0). */
-static void close_with_reset(sk_tcp *t)
-{
-    struct linger lg;
-    lg.l_onoff = 1;
-    lg.l_linger = 0;
-    cr_assert_eq(setsockopt(sk_tcp_fd(t), SOL_SOCKET, SO_LINGER, &lg, sizeof lg), 0);
-    sk_tcp_close(t);
 }
 
 /* Sends with timeout 0 until nothing more is taken; returns the bytes sent. */
@@ -477,7 +438,7 @@ Test(poller, endpoint_is_not_writable_while_its_send_buffer_is_full_and_is_again
     while (received < sent && tu_now_ms() < end) {
         received += drain_now(s);
         if (received < sent)
-            fd_wait(sk_tcp_fd(s), POLLIN, LONG_MS);
+            tu_wait_fd(sk_tcp_fd(s), POLLIN, LONG_MS);
     }
     cr_assert_eq(received, sent);
     sk_poller_close(p);
@@ -552,7 +513,7 @@ Test(poller, each_event_hands_back_its_own_endpoints_data_pointer)
     for (int i = 0; i < 3; i++)
         deliver(c[i], s[i], "x");
     cr_assert_eq(sk_udp_sendto(v, "d", 1, &ua, LONG_MS), SK_OK);
-    fd_wait(sk_udp_fd(u), POLLIN, LONG_MS);
+    tu_wait_fd(sk_udp_fd(u), POLLIN, LONG_MS);
     size_t n = wait_ok(p, ev, 8, LONG_MS);
     cr_assert_eq(n, 4u);
     for (int i = 0; i < 3; i++) {
@@ -642,7 +603,7 @@ Test(poller_events, reset_by_the_peer_is_reported_and_recv_then_gives_connreset)
     tu_tcp_pair(NULL, &c, &s);
     sk_poller *p = poller_new();
     cr_assert_eq(sk_poller_add_tcp(p, s, SK_POLL_IN, NULL), SK_OK);
-    close_with_reset(c);
+    tu_close_with_reset(c);
     unsigned e = wait_for_tcp(p, s, 0, LONG_MS);
     cr_assert_neq(e, 0u, "the reset was never reported");
     cr_assert_neq(e & (SK_POLL_HUP | SK_POLL_ERR), 0u, "a reset reported as %#x, neither HUP nor ERR", e);
@@ -669,7 +630,7 @@ Test(poller_events, hang_up_is_reported_for_an_endpoint_watched_with_events_0)
     cr_assert_eq(sk_poller_add_tcp(p, s, 0, NULL), SK_OK);
     wait_none(p, 0);
     sk_tcp_close(c);
-    fd_wait(sk_tcp_fd(s), POLLRDHUP, LONG_MS); /* the end of stream is there */
+    tu_wait_fd(sk_tcp_fd(s), POLLRDHUP, LONG_MS); /* the end of stream is there */
     unsigned e = wait_for_tcp(p, s, SK_POLL_HUP, 1000);
     cr_expect(e & SK_POLL_HUP, "the peer closed, endpoint watched with events 0: reported %#x, no SK_POLL_HUP", e);
     cr_expect_eq(e & (SK_POLL_IN | SK_POLL_OUT), 0u, "events 0 yet reported %#x", e);
@@ -684,7 +645,7 @@ Test(poller_events, hang_up_is_reported_for_an_endpoint_watched_for_out_only)
     sk_poller *p = poller_new();
     cr_assert_eq(sk_poller_add_tcp(p, s, SK_POLL_OUT, NULL), SK_OK);
     sk_tcp_close(c);
-    fd_wait(sk_tcp_fd(s), POLLRDHUP, LONG_MS);
+    tu_wait_fd(sk_tcp_fd(s), POLLRDHUP, LONG_MS);
     unsigned e = wait_for_tcp(p, s, SK_POLL_HUP, 1000);
     cr_expect(e & SK_POLL_HUP, "the peer closed, endpoint watched for OUT: reported %#x, no SK_POLL_HUP", e);
     cr_expect_eq(e & SK_POLL_IN, 0u, "IN was not asked for, yet reported (%#x)", e);
@@ -699,7 +660,7 @@ Test(poller_events, reset_is_reported_for_an_endpoint_watched_with_events_0_and_
     tu_tcp_pair(NULL, &c, &s);
     sk_poller *p = poller_new();
     cr_assert_eq(sk_poller_add_tcp(p, s, 0, NULL), SK_OK);
-    close_with_reset(c);
+    tu_close_with_reset(c);
     unsigned e = wait_for_tcp(p, s, 0, LONG_MS);
     cr_assert_neq(e & (SK_POLL_HUP | SK_POLL_ERR), 0u, "a reset with events 0 reported as %#x", e);
     cr_assert_eq(e & (SK_POLL_IN | SK_POLL_OUT), 0u, "events 0 yet reported %#x", e);
@@ -972,7 +933,7 @@ Test(poller_events, closing_a_udp_endpoint_inside_a_batch_cancels_its_event)
         cr_assert_eq(sk_udp_bind(&u[i], "127.0.0.1", 0), SK_OK);
         cr_assert_eq(sk_udp_local_addr(u[i], &a), SK_OK);
         cr_assert_eq(sk_udp_sendto(v, "d", 1, &a, LONG_MS), SK_OK);
-        fd_wait(sk_udp_fd(u[i]), POLLIN, LONG_MS);
+        tu_wait_fd(sk_udp_fd(u[i]), POLLIN, LONG_MS);
     }
     sk_poller *p = poller_new();
     for (int i = 0; i < 2; i++)
@@ -1201,7 +1162,7 @@ struct waker {
 static void *waker_main(void *arg)
 {
     struct waker *w = arg;
-    sleep_ms(w->delay_ms);
+    tu_sleep_ms(w->delay_ms);
     w->rc = sk_poller_wake(w->p);
     return NULL;
 }
@@ -1437,7 +1398,7 @@ struct late_sender {
 static void *late_sender_main(void *arg)
 {
     struct late_sender *ls = arg;
-    sleep_ms(ls->delay_ms);
+    tu_sleep_ms(ls->delay_ms);
     ls->rc = sk_tcp_send_all(ls->t, "late", 4, NULL, LONG_MS);
     return NULL;
 }
@@ -1465,24 +1426,6 @@ Test(poller_timing, forever_wait_returns_when_data_arrives)
     sk_tcp_close(s);
 }
 
-static volatile sig_atomic_t usr1_count_ = 0;
-static void on_usr1(int sig)
-{
-    (void)sig;
-    usr1_count_ = usr1_count_ + 1;
-}
-
-/* SIGUSR1 without SA_RESTART, so that the poller's system wait really fails with EINTR. */
-static void install_usr1(void)
-{
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_usr1;
-    sigemptyset(&sa.sa_mask);
-    sa.sa_flags = 0;
-    cr_assert_eq(sigaction(SIGUSR1, &sa, NULL), 0);
-}
-
 struct interrupter {
     pthread_t target;
     atomic_int stop;
@@ -1492,12 +1435,14 @@ struct interrupter {
     int send_rc;
 };
 
-/* SIGUSR1 to the target every 20 ms, for at most 3 s, until told to stop. */
+/* SIGUSR1 (tu_install_usr1: no SA_RESTART, so the system wait really fails with
+ * EINTR) to the target every 20 ms, for at most 3 s, until told to stop; unlike
+ * tu_pester it can also send a byte after so many signals. */
 static void *interrupter_main(void *arg)
 {
     struct interrupter *it = arg;
     for (int i = 0; i < 150 && !atomic_load(&it->stop); i++) {
-        sleep_ms(20);
+        tu_sleep_ms(20);
         if (pthread_kill(it->target, SIGUSR1) == 0)
             it->sent++;
         if (it->send_on != NULL && it->sent == it->send_after)
@@ -1514,7 +1459,7 @@ Test(poller_timing, signals_during_a_wait_neither_end_it_early_nor_stretch_it)
     tu_tcp_pair(NULL, &c, &s);
     sk_poller *p = poller_new();
     cr_assert_eq(sk_poller_add_tcp(p, s, SK_POLL_IN, NULL), SK_OK);
-    install_usr1();
+    tu_install_usr1();
     struct interrupter it;
     memset(&it, 0, sizeof it);
     it.target = pthread_self();
@@ -1530,7 +1475,7 @@ Test(poller_timing, signals_during_a_wait_neither_end_it_early_nor_stretch_it)
     cr_assert_eq(n, 0u);
     cr_assert_geq(took, 400, "returned after %lld ms, before its 400 ms budget", (long long)took);
     cr_assert_leq(took, 400 + TU_LATE_MARGIN_MS, "an interrupted 400 ms wait took %lld ms", (long long)took);
-    cr_assert_geq(usr1_count_, 5, "only %d signals arrived: the test proved nothing", (int)usr1_count_);
+    cr_assert_geq(tu_usr1_caught(), 5, "only %d signals arrived: the test proved nothing", tu_usr1_caught());
     sk_poller_close(p);
     sk_tcp_close(c);
     sk_tcp_close(s);
@@ -1543,7 +1488,7 @@ Test(poller_timing, signals_during_a_forever_wait_do_not_end_it_before_data_arri
     tu_tcp_pair(NULL, &c, &s);
     sk_poller *p = poller_new();
     cr_assert_eq(sk_poller_add_tcp(p, s, SK_POLL_IN, NULL), SK_OK);
-    install_usr1();
+    tu_install_usr1();
     struct interrupter it;
     memset(&it, 0, sizeof it);
     it.target = pthread_self();
@@ -1554,7 +1499,7 @@ Test(poller_timing, signals_during_a_forever_wait_do_not_end_it_before_data_arri
     pthread_t th;
     cr_assert_eq(pthread_create(&th, NULL, interrupter_main, &it), 0);
     size_t n = wait_ok(p, ev, 4, SK_FOREVER);
-    int seen = usr1_count_;
+    int seen = tu_usr1_caught();
     atomic_store(&it.stop, 1);
     pthread_join(th, NULL);
     cr_assert_eq(it.send_rc, SK_OK);

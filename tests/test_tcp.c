@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "testutil.h"
+#include "signal_util.h"
 
 TestSuite(tcp, .init = tu_fd_guard_begin, .fini = tu_fd_guard_end, .timeout = 60);
 TestSuite(tcp_timeout, .init = tu_fd_guard_begin, .fini = tu_fd_guard_end, .timeout = 60);
@@ -43,13 +44,6 @@ TestSuite(tcp_args, .init = tu_fd_guard_begin, .fini = tu_fd_guard_end, .timeout
  * check that a failing call really stores NULL. */
 static char dummy_object_;
 #define DUMMY_TCP ((sk_tcp *)(void *)&dummy_object_)
-
-static void sleep_ms(int ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-        ;
-}
 
 /* Pseudo-random bytes (xorshift64), reproducible from the seed. */
 static uint64_t rng_next(uint64_t *s)
@@ -71,21 +65,6 @@ static unsigned char *random_bytes(size_t len, uint64_t seed)
         p[i] = (unsigned char)(rng_next(&s) >> 24);
     return p;
 }
-
-/* Index of the first differing byte, or (size_t)-1 when equal. */
-static size_t first_diff(const unsigned char *a, const unsigned char *b, size_t len)
-{
-    for (size_t i = 0; i < len; i++)
-        if (a[i] != b[i])
-            return i;
-    return (size_t)-1;
-}
-
-#define assert_same_bytes(got, want, len)                                                  \
-    do {                                                                                   \
-        size_t d_ = first_diff((const unsigned char *)(got), (const unsigned char *)(want), (len)); \
-        cr_assert_eq(d_, (size_t)-1, "data differ at byte %zu of %zu", d_, (size_t)(len));  \
-    } while (0)
 
 static int local_port(const sk_tcp *t)
 {
@@ -124,24 +103,12 @@ static int int_sockopt(int fd, int level, int name)
     return v;
 }
 
-/* Wait (bounded) until the descriptor is readable: data, a pending client, or EOF. */
-static void wait_readable(int fd)
-{
-    struct pollfd p = {.fd = fd, .events = POLLIN};
-    cr_assert_eq(poll(&p, 1, LONG_MS), 1, "descriptor %d not readable in time", fd);
-}
-
-/* Close an endpoint so that the peer sees a reset (RST) instead of end of stream. */
+/* SO_LINGER 0, so that closing sends a reset (RST) instead of end of stream; for
+ * threads, which may not cr_assert (the test thread uses tu_close_with_reset). */
 static int set_linger_zero(sk_tcp *t)
 {
     struct linger lg = {.l_onoff = 1, .l_linger = 0};
     return setsockopt(sk_tcp_fd(t), SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
-}
-
-static void reset_close(sk_tcp *t)
-{
-    cr_assert_eq(set_linger_zero(t), 0, "SO_LINGER: %s", strerror(errno));
-    sk_tcp_close(t);
 }
 
 /* Whether this machine can bind ::1 at all (some containers have no IPv6). */
@@ -167,40 +134,7 @@ static pthread_t start_thread(void *(*fn)(void *), void *arg)
     return th;
 }
 
-/* --- transfer jobs run in helper threads --- */
-
-struct xfer {
-    sk_tcp *conn;
-    unsigned char *buf;
-    size_t len;
-    int timeout_ms;
-    int delay_ms;   /* sleep first */
-    int shut_after; /* SK_SHUT_WR after a successful send, 0 for none */
-    int rc;
-    size_t done;
-};
-
-static void *send_all_job(void *p)
-{
-    struct xfer *x = p;
-    if (x->delay_ms > 0)
-        sleep_ms(x->delay_ms);
-    x->done = (size_t)-1;
-    x->rc = sk_tcp_send_all(x->conn, x->buf, x->len, &x->done, x->timeout_ms);
-    if (x->rc == SK_OK && x->shut_after)
-        x->rc = sk_tcp_shutdown(x->conn, x->shut_after);
-    return NULL;
-}
-
-static void *recv_exact_job(void *p)
-{
-    struct xfer *x = p;
-    if (x->delay_ms > 0)
-        sleep_ms(x->delay_ms);
-    x->done = (size_t)-1;
-    x->rc = sk_tcp_recv_exact(x->conn, x->buf, x->len, &x->done, x->timeout_ms);
-    return NULL;
-}
+/* --- transfer jobs run in helper threads (and tu_xfer, testutil.h) --- */
 
 /* sk_tcp_send / sk_tcp_recv loops with pseudo-random chunk sizes. */
 struct loop_xfer {
@@ -406,7 +340,7 @@ Test(tcp, fd_returns_the_stream_socket_the_endpoint_owns)
 
     /* Usable for poll, which is what it is there for. */
     cr_assert_eq(sk_tcp_send_all(c, "!", 1, NULL, LONG_MS), SK_OK);
-    wait_readable(sf);
+    tu_wait_fd(sf, POLLIN, LONG_MS);
     sk_tcp_close(c);
     sk_tcp_close(s);
     sk_tcp_close(l);
@@ -460,8 +394,8 @@ Test(tcp, send_all_from_a_thread_and_recv_exact_move_8_mib_byte_for_byte)
     cr_assert_not_null(dst);
     tu_tcp_pair(&l, &c, &s);
 
-    struct xfer job = {.conn = c, .buf = src, .len = len, .timeout_ms = LONG_MS};
-    pthread_t th = start_thread(send_all_job, &job);
+    struct tu_xfer job = {.conn = c, .buf = src, .len = len, .timeout_ms = LONG_MS};
+    pthread_t th = start_thread(tu_send_all_job, &job);
     int rc = sk_tcp_recv_exact(s, dst, len, &got, LONG_MS);
     pthread_join(th, NULL);
 
@@ -469,7 +403,7 @@ Test(tcp, send_all_from_a_thread_and_recv_exact_move_8_mib_byte_for_byte)
     cr_assert_eq(job.done, len);
     cr_assert_eq(rc, SK_OK, "recv_exact: %s", sk_errname(rc));
     cr_assert_eq(got, len);
-    assert_same_bytes(dst, src, len);
+    tu_assert_same_bytes(dst, src, len);
     /* Not one byte more was sent. */
     got = 99;
     cr_assert_eq(sk_tcp_recv(s, &extra, 1, &got, 0), SK_ETIMEDOUT);
@@ -506,7 +440,7 @@ Test(tcp, send_and_recv_loops_move_8_mib_byte_for_byte)
     cr_assert_eq(rx.bad_count_at, (size_t)-1, "recv reported %zu bytes at offset %zu", rx.bad_count,
                  rx.bad_count_at);
     cr_assert_eq(rx.total, len);
-    assert_same_bytes(dst, src, len);
+    tu_assert_same_bytes(dst, src, len);
 
     /* The sender closes: the receiver sees end of stream with no byte. */
     sk_tcp_close(c);
@@ -613,7 +547,7 @@ Test(tcp, recv_never_stores_more_than_its_capacity)
     size_t n, total = 0;
     tu_tcp_pair(&l, &c, &s);
     cr_assert_eq(sk_tcp_send_all(c, "abcdefghij", 10, NULL, LONG_MS), SK_OK);
-    wait_readable(sk_tcp_fd(s));
+    tu_wait_fd(sk_tcp_fd(s), POLLIN, LONG_MS);
     memset(b, '#', sizeof b);
     while (total < 10) {
         n = 0;
@@ -642,7 +576,7 @@ Test(tcp, send_hands_at_least_one_byte_and_at_most_len_to_the_system)
     size_t got = 0;
     cr_assert_eq(sk_tcp_recv_exact(s, dst, n, &got, LONG_MS), SK_OK);
     cr_assert_eq(got, n);
-    assert_same_bytes(dst, src, n);
+    tu_assert_same_bytes(dst, src, n);
     /* Exactly n bytes were sent: nothing more arrives. */
     got = 99;
     cr_assert_eq(sk_tcp_recv(s, dst, 1, &got, 100), SK_ETIMEDOUT);
@@ -700,9 +634,9 @@ Test(tcp, one_thread_sends_while_another_receives_an_echo_of_1_mib)
     tu_tcp_pair(&l, &c, &s);
 
     struct echo_job echo = {.conn = s};
-    struct xfer tx = {.conn = c, .buf = src, .len = len, .timeout_ms = LONG_MS, .shut_after = SK_SHUT_WR};
+    struct tu_xfer tx = {.conn = c, .buf = src, .len = len, .timeout_ms = LONG_MS, .shut_after = SK_SHUT_WR};
     pthread_t te = start_thread(echo_job_main, &echo);
-    pthread_t tt = start_thread(send_all_job, &tx);
+    pthread_t tt = start_thread(tu_send_all_job, &tx);
     int rc = sk_tcp_recv_exact(c, dst, len, &got, LONG_MS);
     int rc_eos = sk_tcp_recv(c, &extra, 1, &n, LONG_MS);
     pthread_join(tt, NULL);
@@ -714,7 +648,7 @@ Test(tcp, one_thread_sends_while_another_receives_an_echo_of_1_mib)
     cr_assert_eq(echo.total, len);
     cr_assert_eq(rc, SK_OK, "receiver: %s", sk_errname(rc));
     cr_assert_eq(got, len);
-    assert_same_bytes(dst, src, len);
+    tu_assert_same_bytes(dst, src, len);
     cr_assert_eq(rc_eos, SK_ECLOSED);
     cr_assert_eq(n, 0);
 
@@ -734,14 +668,14 @@ Test(tcp, both_ends_send_and_receive_1_mib_at_the_same_time)
     cr_assert(a_got && b_got);
     tu_tcp_pair(&l, &c, &s);
 
-    struct xfer c_tx = {.conn = c, .buf = a, .len = len, .timeout_ms = LONG_MS};
-    struct xfer s_tx = {.conn = s, .buf = b, .len = len, .timeout_ms = LONG_MS};
-    struct xfer c_rx = {.conn = c, .buf = b_got, .len = len, .timeout_ms = LONG_MS};
-    struct xfer s_rx = {.conn = s, .buf = a_got, .len = len, .timeout_ms = LONG_MS};
-    pthread_t t1 = start_thread(send_all_job, &c_tx);
-    pthread_t t2 = start_thread(send_all_job, &s_tx);
-    pthread_t t3 = start_thread(recv_exact_job, &c_rx);
-    recv_exact_job(&s_rx);
+    struct tu_xfer c_tx = {.conn = c, .buf = a, .len = len, .timeout_ms = LONG_MS};
+    struct tu_xfer s_tx = {.conn = s, .buf = b, .len = len, .timeout_ms = LONG_MS};
+    struct tu_xfer c_rx = {.conn = c, .buf = b_got, .len = len, .timeout_ms = LONG_MS};
+    struct tu_xfer s_rx = {.conn = s, .buf = a_got, .len = len, .timeout_ms = LONG_MS};
+    pthread_t t1 = start_thread(tu_send_all_job, &c_tx);
+    pthread_t t2 = start_thread(tu_send_all_job, &s_tx);
+    pthread_t t3 = start_thread(tu_recv_exact_job, &c_rx);
+    tu_recv_exact_job(&s_rx);
     pthread_join(t1, NULL);
     pthread_join(t2, NULL);
     pthread_join(t3, NULL);
@@ -754,8 +688,8 @@ Test(tcp, both_ends_send_and_receive_1_mib_at_the_same_time)
     cr_assert_eq(s_tx.done, len);
     cr_assert_eq(c_rx.done, len);
     cr_assert_eq(s_rx.done, len);
-    assert_same_bytes(a_got, a, len);
-    assert_same_bytes(b_got, b, len);
+    tu_assert_same_bytes(a_got, a, len);
+    tu_assert_same_bytes(b_got, b, len);
 
     free(a);
     free(b);
@@ -818,7 +752,7 @@ Test(tcp, recv_reports_a_peer_that_reset_the_connection)
     char b[8];
     size_t n = 99;
     tu_tcp_pair(&l, &c, &s);
-    reset_close(s);
+    tu_close_with_reset(s);
     errno = 0;
     cr_assert_eq(sk_tcp_recv(c, b, sizeof b, &n, LONG_MS), SK_ECONNRESET);
     cr_assert_eq(errno, ECONNRESET, "errno %d (%s)", errno, strerror(errno));
@@ -835,9 +769,9 @@ struct reset_job {
 static void *send_then_reset_job(void *p)
 {
     struct reset_job *r = p;
-    sleep_ms(100);
+    tu_sleep_ms(100);
     r->rc = sk_tcp_send_all(r->conn, "abc", 3, NULL, LONG_MS);
-    sleep_ms(150);
+    tu_sleep_ms(150);
     if (set_linger_zero(r->conn) != 0 && r->rc == SK_OK)
         r->rc = SK_EOS;
     sk_tcp_close(r->conn);
@@ -872,7 +806,7 @@ static int send_until_failure(sk_tcp *c, size_t *last_sent)
         *last_sent = (size_t)-1;
         rc = sk_tcp_send_all(c, block, sizeof block, last_sent, LONG_MS);
         if (rc == SK_OK)
-            sleep_ms(20);
+            tu_sleep_ms(20);
     }
     return rc;
 }
@@ -884,7 +818,7 @@ Test(tcp, send_all_to_a_reset_peer_fails_with_connreset_and_raises_no_sigpipe)
     /* The default disposition: a SIGPIPE would kill this test process. */
     cr_assert_neq(signal(SIGPIPE, SIG_DFL), SIG_ERR);
     tu_tcp_pair(&l, &c, &s);
-    reset_close(s);
+    tu_close_with_reset(s);
 
     errno = 0;
     int rc = send_until_failure(c, &n);
@@ -932,7 +866,7 @@ struct shut_job {
 static void *shut_job_main(void *p)
 {
     struct shut_job *j = p;
-    sleep_ms(j->delay_ms);
+    tu_sleep_ms(j->delay_ms);
     j->at_ms = tu_now_ms();
     j->rc = sk_tcp_shutdown(j->conn, j->how);
     return NULL;
@@ -1386,14 +1320,14 @@ Test(tcp, a_plain_posix_client_interoperates_byte_for_byte)
     cr_assert_eq(rc_acc, SK_OK);
     cr_assert_eq(rc_rx, SK_OK, "recv_exact: %s", sk_errname(rc_rx));
     cr_assert_eq(n, out_len);
-    assert_same_bytes(got, out, out_len);
+    tu_assert_same_bytes(got, out, out_len);
     cr_assert_eq(rc_eos, SK_ECLOSED, "after the client's shutdown: %s", sk_errname(rc_eos));
     cr_assert_eq(eos_n, 0);
     cr_assert_eq(rc_tx, SK_OK);
     cr_assert_eq(pc.failed_step, 0, "client failed at step %d: %s", pc.failed_step, strerror(pc.failed_errno));
     cr_assert_eq(pc.in_got, reply_len);
     cr_assert(pc.saw_eof);
-    assert_same_bytes(in, reply, reply_len);
+    tu_assert_same_bytes(in, reply, reply_len);
 
     free(out);
     free(reply);
@@ -1500,7 +1434,7 @@ Test(tcp, a_plain_posix_server_interoperates_byte_for_byte)
     cr_assert_eq(n, len);
     cr_assert_eq(rc_rx, SK_OK, "recv_exact: %s", sk_errname(rc_rx));
     cr_assert_eq(got_n, len);
-    assert_same_bytes(got, want, len);
+    tu_assert_same_bytes(got, want, len);
     cr_assert_eq(rc_eos, SK_ECLOSED);
     cr_assert_eq(eos_n, 0);
 
@@ -1582,7 +1516,7 @@ static void *drip_job_main(void *p)
 {
     struct drip_job *d = p;
     for (int i = 0; i < 30; i++) {
-        sleep_ms(100);
+        tu_sleep_ms(100);
         if (atomic_load(&d->stop))
             break;
         d->rc = sk_tcp_send_all(d->conn, "x", 1, NULL, 1000);
@@ -1629,11 +1563,11 @@ struct two_part_job {
 static void *two_part_job_main(void *p)
 {
     struct two_part_job *j = p;
-    sleep_ms(150);
+    tu_sleep_ms(150);
     j->rc = sk_tcp_send_all(j->conn, "abc", 3, NULL, LONG_MS);
     if (j->rc != SK_OK)
         return NULL;
-    sleep_ms(200);
+    tu_sleep_ms(200);
     j->rc = sk_tcp_send_all(j->conn, "def", 3, NULL, LONG_MS);
     return NULL;
 }
@@ -1667,9 +1601,9 @@ Test(tcp_timeout, recv_exact_forever_waits_for_late_data)
     char b[4];
     size_t n = 0;
     tu_tcp_pair(&l, &c, &s);
-    struct xfer late = {.conn = c, .buf = (unsigned char *)"late", .len = 4, .timeout_ms = LONG_MS, .delay_ms = 300};
+    struct tu_xfer late = {.conn = c, .buf = (unsigned char *)"late", .len = 4, .timeout_ms = LONG_MS, .delay_ms = 300};
     int64_t t0 = tu_now_ms();
-    pthread_t th = start_thread(send_all_job, &late);
+    pthread_t th = start_thread(tu_send_all_job, &late);
     int rc = sk_tcp_recv_exact(s, b, 4, &n, SK_FOREVER);
     int64_t el = tu_now_ms() - t0;
     pthread_join(th, NULL);
@@ -1708,7 +1642,7 @@ Test(tcp_timeout, recv_with_zero_timeout_returns_data_that_is_already_there)
     size_t n = 0;
     tu_tcp_pair(&l, &c, &s);
     cr_assert_eq(sk_tcp_send_all(c, "xyz", 3, NULL, LONG_MS), SK_OK);
-    wait_readable(sk_tcp_fd(s));
+    tu_wait_fd(sk_tcp_fd(s), POLLIN, LONG_MS);
     cr_assert_eq(sk_tcp_recv(s, b, sizeof b, &n, 0), SK_OK);
     cr_assert(n >= 1 && n <= 3, "got %zu", n);
     cr_assert_eq(memcmp(b, "xyz", n), 0);
@@ -1724,7 +1658,7 @@ Test(tcp_timeout, recv_exact_with_zero_timeout_takes_what_is_there_then_times_ou
     size_t n = 99;
     tu_tcp_pair(&l, &c, &s);
     cr_assert_eq(sk_tcp_send_all(c, "hello", 5, NULL, LONG_MS), SK_OK);
-    wait_readable(sk_tcp_fd(s));
+    tu_wait_fd(sk_tcp_fd(s), POLLIN, LONG_MS);
     int64_t t0 = tu_now_ms();
     cr_assert_eq(sk_tcp_recv_exact(s, b, sizeof b, &n, 0), SK_ETIMEDOUT);
     tu_assert_took(t0, 0);
@@ -1756,7 +1690,7 @@ Test(tcp_timeout, send_all_to_a_peer_that_never_reads_times_out_with_an_exact_co
     /* *sent is exact: the peer gets exactly those bytes, in order, and no more. */
     cr_assert_eq(sk_tcp_recv_exact(s, dst, sent, &got, LONG_MS), SK_OK);
     cr_assert_eq(got, sent);
-    assert_same_bytes(dst, src, sent);
+    tu_assert_same_bytes(dst, src, sent);
     got = 99;
     cr_assert_eq(sk_tcp_recv(s, dst, 1, &got, 200), SK_ETIMEDOUT);
     cr_assert_eq(got, 0);
@@ -1829,7 +1763,7 @@ Test(tcp_timeout, accept_with_zero_timeout_takes_a_client_that_is_waiting)
     char b = 0;
     cr_assert_eq(sk_tcp_listen(&l, "127.0.0.1", 0, 4), SK_OK);
     cr_assert_eq(sk_tcp_connect(&c, "127.0.0.1", local_port(l), LONG_MS), SK_OK);
-    wait_readable(sk_tcp_fd(l));
+    tu_wait_fd(sk_tcp_fd(l), POLLIN, LONG_MS);
     cr_assert_eq(sk_tcp_accept(l, &s, 0), SK_OK);
     cr_assert_not_null(s);
     cr_assert_eq(sk_tcp_send_all(s, "a", 1, NULL, LONG_MS), SK_OK);
@@ -1867,74 +1801,20 @@ Test(tcp_timeout, connect_to_a_listener_with_a_full_queue_times_out_after_its_bu
     sk_tcp_close(l);
 }
 
-/* --- signals: EINTR is retried with what is left of the budget --- */
-
-static void on_sigusr1(int sig)
-{
-    (void)sig;
-}
-
-/* Installs a SIGUSR1 handler without SA_RESTART, so that blocking calls in the target
- * thread fail with EINTR (or return short) when the signal comes. */
-static void install_interrupting_handler(void)
-{
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_sigusr1;
-    sigemptyset(&sa.sa_mask);
-    sa.sa_flags = 0;
-    cr_assert_eq(sigaction(SIGUSR1, &sa, NULL), 0);
-}
-
-struct pester_job {
-    pthread_t target;
-    int every_ms;
-    atomic_int stop;
-    int sent;
-};
-
-/* SIGUSR1 to the target thread every few ms, for at most 3 s, until told to stop. */
-static void *pester_job_main(void *p)
-{
-    struct pester_job *j = p;
-    for (int i = 0; i < 3000 / j->every_ms && !atomic_load(&j->stop); i++) {
-        sleep_ms(j->every_ms);
-        if (atomic_load(&j->stop))
-            break;
-        if (pthread_kill(j->target, SIGUSR1) == 0)
-            j->sent++;
-    }
-    return NULL;
-}
-
-static pthread_t start_pester(struct pester_job *j, int every_ms)
-{
-    install_interrupting_handler();
-    j->target = pthread_self();
-    j->every_ms = every_ms;
-    j->sent = 0;
-    atomic_init(&j->stop, 0);
-    return start_thread(pester_job_main, j);
-}
-
-static void stop_pester(struct pester_job *j, pthread_t th)
-{
-    atomic_store(&j->stop, 1);
-    pthread_join(th, NULL);
-}
+/* --- signals: EINTR is retried with what is left of the budget (tu_pester) --- */
 
 Test(tcp_timeout, signals_do_not_end_a_recv_exact_before_its_budget)
 {
     sk_tcp *l, *c, *s;
     char b[8];
     size_t n = 99;
-    struct pester_job pj;
+    struct tu_pester pj;
     tu_tcp_pair(&l, &c, &s);
-    pthread_t th = start_pester(&pj, 25);
+    pthread_t th = tu_pester_start(&pj, 25, 3000);
     int64_t t0 = tu_now_ms();
     int rc = sk_tcp_recv_exact(s, b, sizeof b, &n, 400);
     int64_t t1 = tu_now_ms();
-    stop_pester(&pj, th);
+    tu_pester_stop(&pj, th);
     cr_assert_geq(pj.sent, 3, "the signals were not sent");
     cr_assert_eq(rc, SK_ETIMEDOUT, "got %s", sk_errname(rc));
     cr_assert_geq(t1 - t0, 400, "returned after %lld ms", (long long)(t1 - t0));
@@ -1950,13 +1830,13 @@ Test(tcp_timeout, signals_do_not_break_a_recv_exact_that_waits_forever)
     sk_tcp *l, *c, *s;
     char b[6];
     size_t n = 0;
-    struct pester_job pj;
+    struct tu_pester pj;
     tu_tcp_pair(&l, &c, &s);
     struct two_part_job j = {.conn = c};
-    pthread_t tp = start_pester(&pj, 20);
+    pthread_t tp = tu_pester_start(&pj, 20, 3000);
     pthread_t ts = start_thread(two_part_job_main, &j);
     int rc = sk_tcp_recv_exact(s, b, 6, &n, SK_FOREVER);
-    stop_pester(&pj, tp);
+    tu_pester_stop(&pj, tp);
     pthread_join(ts, NULL);
     cr_assert_eq(j.rc, SK_OK);
     cr_assert_eq(rc, SK_OK, "got %s after %zu bytes", sk_errname(rc), n);
@@ -1970,13 +1850,13 @@ Test(tcp_timeout, signals_do_not_break_a_recv_exact_that_waits_forever)
 Test(tcp_timeout, signals_do_not_end_an_accept_before_its_budget)
 {
     sk_tcp *l, *x = DUMMY_TCP;
-    struct pester_job pj;
+    struct tu_pester pj;
     cr_assert_eq(sk_tcp_listen(&l, "127.0.0.1", 0, 4), SK_OK);
-    pthread_t th = start_pester(&pj, 25);
+    pthread_t th = tu_pester_start(&pj, 25, 3000);
     int64_t t0 = tu_now_ms();
     int rc = sk_tcp_accept(l, &x, 400);
     int64_t t1 = tu_now_ms();
-    stop_pester(&pj, th);
+    tu_pester_stop(&pj, th);
     cr_assert_eq(rc, SK_ETIMEDOUT, "got %s", sk_errname(rc));
     cr_assert_geq(t1 - t0, 400, "returned after %lld ms", (long long)(t1 - t0));
     cr_assert_leq(t1 - t0, 400 + TU_LATE_MARGIN_MS);
@@ -1990,20 +1870,20 @@ Test(tcp_timeout, signals_do_not_end_a_send_all_before_its_budget_or_blur_its_co
     sk_tcp *l, *c, *s;
     unsigned char *src = random_bytes(len, 8080), *dst = malloc(len);
     size_t sent = 0, got = 0;
-    struct pester_job pj;
+    struct tu_pester pj;
     cr_assert_not_null(dst);
     tu_tcp_pair(&l, &c, &s);
-    pthread_t th = start_pester(&pj, 25);
+    pthread_t th = tu_pester_start(&pj, 25, 3000);
     int64_t t0 = tu_now_ms();
     int rc = sk_tcp_send_all(c, src, len, &sent, 400);
     int64_t t1 = tu_now_ms();
-    stop_pester(&pj, th);
+    tu_pester_stop(&pj, th);
     cr_assert_eq(rc, SK_ETIMEDOUT, "got %s", sk_errname(rc));
     cr_assert_geq(t1 - t0, 400, "returned after %lld ms", (long long)(t1 - t0));
     cr_assert_leq(t1 - t0, 400 + TU_LATE_MARGIN_MS);
     cr_assert(sent > 0 && sent < len, "sent %zu", sent);
     cr_assert_eq(sk_tcp_recv_exact(s, dst, sent, &got, LONG_MS), SK_OK);
-    assert_same_bytes(dst, src, sent);
+    tu_assert_same_bytes(dst, src, sent);
     cr_assert_eq(sk_tcp_recv(s, dst, 1, &got, 200), SK_ETIMEDOUT);
     free(src);
     free(dst);
@@ -2101,7 +1981,7 @@ Test(tcp_errors, a_reset_connection_reports_eos_for_shutdown_and_peer_addr)
     sk_addr a;
     char b;
     tu_tcp_pair(&l, &c, &s);
-    reset_close(s);
+    tu_close_with_reset(s);
     cr_assert_eq(sk_tcp_recv(c, &b, 1, NULL, LONG_MS), SK_ECONNRESET);
     /* tcp.h: the connection is gone, so the system says ENOTCONN. */
     errno = 0;
@@ -2157,7 +2037,7 @@ Test(tcp_errors, accept_out_of_descriptors_gives_emfile_and_leaves_the_listener_
     struct rlimit old;
     cr_assert_eq(sk_tcp_listen(&l, "127.0.0.1", 0, 4), SK_OK);
     cr_assert_eq(sk_tcp_connect(&c, "127.0.0.1", local_port(l), LONG_MS), SK_OK);
-    wait_readable(sk_tcp_fd(l));
+    tu_wait_fd(sk_tcp_fd(l), POLLIN, LONG_MS);
 
     int nfds = exhaust_fds(fds, 200, &old);
     errno = 0;
@@ -2313,7 +2193,7 @@ Test(tcp_args, accept_rejects_null_arguments_a_bad_timeout_and_a_connected_endpo
      * out-parameter must not have taken (and lost) it. */
     sk_tcp *c2 = NULL;
     cr_assert_eq(sk_tcp_connect(&c2, "127.0.0.1", local_port(l), LONG_MS), SK_OK);
-    wait_readable(sk_tcp_fd(l));
+    tu_wait_fd(sk_tcp_fd(l), POLLIN, LONG_MS);
     cr_assert_eq(sk_tcp_accept(l, NULL, LONG_MS), SK_EINVAL);
     x = NULL;
     cr_assert_eq(sk_tcp_accept(l, &x, LONG_MS), SK_OK);
@@ -2362,7 +2242,7 @@ Test(tcp_args, transfers_reject_a_null_buffer_with_a_nonzero_length)
     char b;
     tu_tcp_pair(&l, &c, &s);
     cr_assert_eq(sk_tcp_send_all(s, "data", 4, NULL, LONG_MS), SK_OK);
-    wait_readable(sk_tcp_fd(c));
+    tu_wait_fd(sk_tcp_fd(c), POLLIN, LONG_MS);
 
     n = 99;
     cr_assert_eq(sk_tcp_send_all(c, NULL, 3, &n, 100), SK_EINVAL);
@@ -2397,7 +2277,7 @@ Test(tcp_args, transfers_reject_a_timeout_below_forever)
     const int tmos[] = {-2, -1000, INT_MIN};
     tu_tcp_pair(&l, &c, &s);
     cr_assert_eq(sk_tcp_send_all(s, "data", 4, NULL, LONG_MS), SK_OK);
-    wait_readable(sk_tcp_fd(c));
+    tu_wait_fd(sk_tcp_fd(c), POLLIN, LONG_MS);
     for (size_t i = 0; i < sizeof tmos / sizeof tmos[0]; i++) {
         int t = tmos[i];
         n = 99;

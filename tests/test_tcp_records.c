@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "testutil.h"
+#include "signal_util.h"
 
 TestSuite(tcp_allv, .init = tu_fd_guard_begin, .fini = tu_fd_guard_end, .timeout = 60);
 TestSuite(tcp_until, .init = tu_fd_guard_begin, .fini = tu_fd_guard_end, .timeout = 60);
@@ -30,51 +31,7 @@ TestSuite(tcp_until, .init = tu_fd_guard_begin, .fini = tu_fd_guard_end, .timeou
 /* A budget for helper threads and for steps that are expected to succeed. */
 #define LONG_MS 20000
 
-static void sleep_ms(int ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-        ;
-}
-
 #include "records_util.h"
-
-/* Wait until conn's descriptor is readable (the peer's bytes have arrived). */
-static void wait_readable(sk_tcp *conn)
-{
-    struct pollfd p = {sk_tcp_fd(conn), POLLIN, 0};
-    int r;
-    do
-        r = poll(&p, 1, LONG_MS);
-    while (r < 0 && errno == EINTR);
-    cr_assert_eq(r, 1, "the peer's bytes did not arrive");
-}
-
-/* The peer's bytes of one send are all there: a small send on loopback is one segment,
- * so readable means all of it; give the kernel a moment anyway. */
-static void wait_arrived(sk_tcp *conn)
-{
-    wait_readable(conn);
-    sleep_ms(20);
-}
-
-/* One sk_tcp_recv_until call that must give rc and exactly the bytes want. */
-static void expect_until(sk_tcp *conn, int delim, size_t cap, int timeout_ms, int want_rc, const void *want,
-                         size_t want_len)
-{
-    char *buf = malloc(cap);
-    size_t len = 12345;
-    int rc;
-    cr_assert_not_null(buf);
-    rc = sk_tcp_recv_until(conn, delim, buf, cap, &len, timeout_ms);
-    cr_assert_eq(rc, want_rc, "sk_tcp_recv_until: %s, expected %s (%zu bytes stored)", sk_errname(rc),
-                 sk_errname(want_rc), len);
-    cr_assert_eq(len, want_len, "sk_tcp_recv_until stored %zu bytes, expected %zu", len, want_len);
-    assert_same_bytes(buf, want, want_len);
-    free(buf);
-}
-
-#define EXPECT_LINE(conn, cap, rc, lit) expect_until((conn), '\n', (cap), LONG_MS, (rc), (lit), sizeof(lit) - 1)
 
 /* The socket has nothing more within ms (and sk_tcp_buffered is 0). */
 static void expect_nothing_more(sk_tcp *conn, int ms)
@@ -107,7 +64,7 @@ static void *drip_thread(void *p)
     size_t at = 0;
     d->rc = SK_OK;
     if (d->start_ms > 0)
-        sleep_ms(d->start_ms);
+        tu_sleep_ms(d->start_ms);
     while (at < d->len && !atomic_load(&d->stop)) {
         size_t n = d->len - at < d->piece ? d->len - at : d->piece, k = 0;
         d->rc = sk_tcp_send_all(d->conn, d->buf + at, n, &k, LONG_MS);
@@ -116,7 +73,7 @@ static void *drip_thread(void *p)
         if (d->rc != SK_OK)
             break;
         if (d->gap_ms > 0)
-            sleep_ms(d->gap_ms);
+            tu_sleep_ms(d->gap_ms);
     }
     return NULL;
 }
@@ -139,21 +96,6 @@ static void drip_join(struct dripper *d, pthread_t th)
 {
     cr_assert_eq(pthread_join(th, NULL), 0);
     cr_assert_eq(d->rc, SK_OK, "the sending thread failed: %s", sk_errname(d->rc));
-}
-
-struct receiver {
-    sk_tcp *conn;
-    unsigned char *buf;
-    size_t len;
-    size_t done;
-    int rc;
-};
-
-static void *recv_exact_thread(void *p)
-{
-    struct receiver *r = p;
-    r->rc = sk_tcp_recv_exact(r->conn, r->buf, r->len, &r->done, LONG_MS);
-    return NULL;
 }
 
 /* ------------------------------------------------------------------------------------ */
@@ -265,7 +207,7 @@ Test(tcp_allv, megabytes_in_mixed_buffers_arrive_intact_at_a_concurrent_reader)
 {
     sk_tcp *c, *s;
     pthread_t th;
-    struct receiver r;
+    struct tu_xfer r;
     unsigned char *big = pattern(3 * MIB + 1, 6), *small = pattern(64, 7);
     sk_iovec iov[] = {{small, 3},           {big, MIB},           {small + 3, 1}, {NULL, 0},
                       {big + MIB, 2 * MIB}, {small + 4, 60},      {big + 3 * MIB, 1},
@@ -276,10 +218,11 @@ Test(tcp_allv, megabytes_in_mixed_buffers_arrive_intact_at_a_concurrent_reader)
     tu_tcp_pair(NULL, &c, &s);
     memset(&r, 0, sizeof r);
     r.conn = s;
+    r.timeout_ms = LONG_MS;
     r.len = total;
     r.buf = malloc(total);
     cr_assert_not_null(r.buf);
-    cr_assert_eq(pthread_create(&th, NULL, recv_exact_thread, &r), 0);
+    cr_assert_eq(pthread_create(&th, NULL, tu_recv_exact_job, &r), 0);
     int rc = sk_tcp_send_allv(c, iov, n, &sent, LONG_MS);
     cr_assert_eq(pthread_join(th, NULL), 0);
     cr_assert_eq(rc, SK_OK, "sk_tcp_send_allv: %s after %zu bytes", sk_errname(rc), sent);
@@ -299,28 +242,6 @@ Test(tcp_allv, megabytes_in_mixed_buffers_arrive_intact_at_a_concurrent_reader)
  * writes happen without a fault shim: a thread interrupts the sender every millisecond
  * (SIGUSR1 without SA_RESTART) while a slow reader makes it wait, so the writes end at
  * arbitrary bytes, inside big and small buffers alike. */
-static atomic_int usr1_hits_;
-static void on_usr1(int sig)
-{
-    (void)sig;
-    atomic_fetch_add(&usr1_hits_, 1);
-}
-
-struct kicker {
-    pthread_t target;
-    atomic_int stop;
-};
-
-static void *kicker_thread(void *p)
-{
-    struct kicker *k = p;
-    for (int i = 0; i < 20000 && !atomic_load(&k->stop); i++) {
-        pthread_kill(k->target, SIGUSR1);
-        sleep_ms(1);
-    }
-    return NULL;
-}
-
 struct slow_reader {
     sk_tcp *conn;
     unsigned char *buf;
@@ -337,7 +258,7 @@ static void *slow_reader_thread(void *p)
         size_t want = r->len - r->done < 64 * 1024 ? r->len - r->done : 64 * 1024, got = 0;
         r->rc = sk_tcp_recv_exact(r->conn, r->buf + r->done, want, &got, LONG_MS);
         r->done += got;
-        sleep_ms(1);
+        tu_sleep_ms(1);
     }
     return NULL;
 }
@@ -347,8 +268,7 @@ Test(tcp_allv, gather_write_resumes_after_partial_writes_cut_short_by_signals)
     sk_tcp *c, *s;
     pthread_t rth, kth;
     struct slow_reader r;
-    struct kicker k;
-    struct sigaction sa;
+    struct tu_pester k;
     unsigned char *big = pattern(MIB + 7, 12), *small = pattern(64, 13);
     /* Many buffers of odd sizes, none empty except where marked. */
     sk_iovec iov[40];
@@ -361,12 +281,6 @@ Test(tcp_allv, gather_write_resumes_after_partial_writes_cut_short_by_signals)
         iov[n++] = (sk_iovec){big + (size_t)i, 1 + (size_t)i * 1021};
     }
     unsigned char *want = concat(iov, n, &total);
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_usr1;
-    sigemptyset(&sa.sa_mask);
-    sa.sa_flags = 0; /* no SA_RESTART: an interrupted send returns what it moved */
-    cr_assert_eq(sigaction(SIGUSR1, &sa, NULL), 0);
-    atomic_init(&usr1_hits_, 0);
 
     tu_tcp_pair(NULL, &c, &s);
     /* Small socket buffers, so that the sender waits on the reader most of the time. */
@@ -380,21 +294,18 @@ Test(tcp_allv, gather_write_resumes_after_partial_writes_cut_short_by_signals)
     r.len = total;
     r.buf = malloc(total);
     cr_assert_not_null(r.buf);
-    k.target = pthread_self();
-    atomic_init(&k.stop, 0);
     cr_assert_eq(pthread_create(&rth, NULL, slow_reader_thread, &r), 0);
-    cr_assert_eq(pthread_create(&kth, NULL, kicker_thread, &k), 0);
+    /* Every millisecond, without SA_RESTART: an interrupted send returns what it moved. */
+    kth = tu_pester_start(&k, 1, 20000);
     int rc = sk_tcp_send_allv(c, iov, n, &sent, LONG_MS);
-    atomic_store(&k.stop, 1);
-    cr_assert_eq(pthread_join(kth, NULL), 0);
+    tu_pester_stop(&k, kth);
     cr_assert_eq(pthread_join(rth, NULL), 0);
     cr_assert_eq(rc, SK_OK, "sk_tcp_send_allv: %s after %zu of %zu bytes", sk_errname(rc), sent, total);
     cr_assert_eq(sent, total);
     cr_assert_eq(r.rc, SK_OK, "reader: %s after %zu bytes", sk_errname(r.rc), r.done);
     cr_assert_eq(r.done, total);
     assert_same_bytes(r.buf, want, total);
-    cr_assert_geq(atomic_load(&usr1_hits_), 10, "only %d signals arrived while sending",
-                  atomic_load(&usr1_hits_));
+    cr_assert_geq(tu_usr1_caught(), 10, "only %d signals arrived while sending", tu_usr1_caught());
     free(r.buf);
     free(want);
     free(big);
@@ -411,29 +322,12 @@ Test(tcp_allv, timeout_to_a_peer_that_never_reads_reports_exact_sent)
     static sk_iovec iov[N];
     sk_tcp *c, *s;
     unsigned char *pool = pattern(2 * MIB, 8);
-    size_t total = 0, sent = 12345;
-    int64_t t0;
-    int rc;
+    size_t total = uneven_buffers(iov, N, pool), sent;
 
-    /* About 64 MiB of uneven buffers cut from a 2 MiB pool at shifting offsets. */
-    for (size_t i = 0; i < N; i++) {
-        size_t len = MIB / 2 + (i * 7919) % MIB + (i % 3);
-        iov[i].base = pool + (i * 104729) % (2 * MIB - len);
-        iov[i].len = len;
-        total += len;
-    }
     tu_tcp_pair(NULL, &c, &s);
-    t0 = tu_now_ms();
-    rc = sk_tcp_send_allv(c, iov, N, &sent, 300);
-    cr_assert_eq(rc, SK_ETIMEDOUT, "got %s after %zu of %zu bytes", sk_errname(rc), sent, total);
-    cr_assert_eq(errno, ETIMEDOUT);
-    tu_assert_took(t0, 300);
-    cr_assert(sent > 0 && sent < total, "send_allv reports %zu of %zu bytes sent", sent, total);
-    sk_tcp_close(c);
-    size_t drained = drain_against(s, iov, N);
-    cr_assert_eq(drained, sent, "the peer received %zu bytes, send_allv reported %zu", drained, sent);
+    sent = allv_times_out(c, iov, N, total, 300);
+    peer_gets_exactly(c, s, iov, N, sent);
     free(pool);
-    sk_tcp_close(s);
 }
 
 Test(tcp_allv, timeout_zero_sends_what_fits_at_once)
@@ -879,14 +773,12 @@ Test(tcp_until, end_of_stream_with_nothing_gives_eclosed_and_zero_bytes)
 Test(tcp_until, reset_by_the_peer_gives_econnreset_with_the_partial_bytes)
 {
     sk_tcp *c, *s;
-    struct linger lg = {1, 0};
 
     tu_tcp_pair(NULL, &c, &s);
     SEND_LIT(s, "line\npart");
     wait_arrived(c);
     /* Close with linger 0: the peer's system sends a reset. */
-    cr_assert_eq(setsockopt(sk_tcp_fd(s), SOL_SOCKET, SO_LINGER, &lg, sizeof lg), 0);
-    sk_tcp_close(s);
+    tu_close_with_reset(s);
     EXPECT_LINE(c, 64, SK_OK, "line\n");
     expect_until(c, '\n', 64, LONG_MS, SK_ECONNRESET, "part", 4);
     sk_tcp_close(c);
@@ -919,7 +811,7 @@ Test(tcp_until, shutdown_of_the_receiving_half_wakes_a_blocked_call_with_eclosed
     u.rc = 12345;
     SEND_LIT(s, "abc");
     cr_assert_eq(pthread_create(&th, NULL, until_thread, &u), 0);
-    sleep_ms(150);
+    tu_sleep_ms(150);
     cr_assert_eq(sk_tcp_shutdown(c, SK_SHUT_RD), SK_OK);
     cr_assert_eq(pthread_join(th, NULL), 0);
     cr_assert_eq(u.rc, SK_ECLOSED, "got %s", sk_errname(u.rc));

@@ -11,6 +11,8 @@
 #include <unistd.h>
 
 #include "testutil.h"
+#include "udp_util.h"
+#include "signal_util.h"
 
 TestSuite(udp, .init = tu_fd_guard_begin, .fini = tu_fd_guard_end);
 TestSuite(udp_datagram, .init = tu_fd_guard_begin, .fini = tu_fd_guard_end);
@@ -22,15 +24,6 @@ TestSuite(udp_threads, .init = tu_fd_guard_begin, .fini = tu_fd_guard_end);
 
 /* ---- helpers ---- */
 
-static sk_udp *bind_on(const char *host)
-{
-    sk_udp *u = NULL;
-    int rc = sk_udp_bind(&u, host, 0);
-    cr_assert_eq(rc, SK_OK, "sk_udp_bind(%s, 0): %s", host ? host : "NULL", sk_errname(rc));
-    cr_assert_not_null(u);
-    return u;
-}
-
 static sk_udp *connect_to(const char *host, int port)
 {
     sk_udp *u = NULL;
@@ -40,45 +33,20 @@ static sk_udp *connect_to(const char *host, int port)
     return u;
 }
 
-static sk_addr local_of(const sk_udp *u)
-{
-    sk_addr a;
-    cr_assert_eq(sk_udp_local_addr(u, &a), SK_OK);
-    return a;
-}
-
 static int port_of(const sk_udp *u)
 {
-    sk_addr a = local_of(u);
-    int p = sk_addr_port(&a);
-    cr_assert_gt(p, 0, "no port was picked");
-    return p;
-}
-
-static void text_of(const sk_addr *a, char buf[SK_ADDR_STRLEN])
-{
-    cr_assert_eq(sk_addr_format(a, buf, SK_ADDR_STRLEN), SK_OK);
-}
-
-static sk_addr addr_of(const char *text)
-{
-    sk_addr a;
-    cr_assert_eq(sk_addr_parse(&a, text), SK_OK, "%s", text);
-    return a;
+    sk_addr a = local_of(u); /* which checks that there is a port */
+    return sk_addr_port(&a);
 }
 
 static sk_addr loopback4(int port)
 {
-    char t[64];
-    snprintf(t, sizeof t, "127.0.0.1:%d", port);
-    return addr_of(t);
+    return loopback("127.0.0.1:%d", port);
 }
 
 static sk_addr loopback6(int port)
 {
-    char t[64];
-    snprintf(t, sizeof t, "[::1]:%d", port);
-    return addr_of(t);
+    return loopback("[::1]:%d", port);
 }
 
 static int is_empty(const sk_addr *a)
@@ -780,14 +748,6 @@ struct interrupter {
     int every_ms;
 };
 
-static volatile sig_atomic_t signals_caught;
-
-static void on_sigusr1(int sig)
-{
-    (void)sig;
-    signals_caught++;
-}
-
 static void *interrupt_thread(void *p)
 {
     struct interrupter *it = p;
@@ -800,12 +760,7 @@ static void *interrupt_thread(void *p)
 
 Test(udp_timeout, signals_during_a_wait_neither_end_it_early_nor_extend_it_much)
 {
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_sigusr1;
-    sigemptyset(&sa.sa_mask);
-    sa.sa_flags = 0; /* no SA_RESTART: the wait really sees EINTR */
-    cr_assert_eq(sigaction(SIGUSR1, &sa, NULL), 0);
+    tu_install_usr1(); /* no SA_RESTART: the wait really sees EINTR */
 
     sk_udp *a = bind_on("127.0.0.1");
     struct interrupter it = {pthread_self(), 4, 50};
@@ -818,7 +773,7 @@ Test(udp_timeout, signals_during_a_wait_neither_end_it_early_nor_extend_it_much)
     int64_t took = tu_now_ms() - t0;
     pthread_join(th, NULL);
     sk_udp_close(a);
-    cr_assert_gt(signals_caught, 0, "no signal arrived during the wait");
+    cr_assert_gt(tu_usr1_caught(), 0, "no signal arrived during the wait");
     cr_assert_eq(rc, SK_ETIMEDOUT, "got %s after %lld ms", sk_errname(rc), (long long)took);
     cr_assert_eq(got, 0);
     cr_assert_geq(took, 400, "returned after %lld ms, before its 400 ms budget", (long long)took);

@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "testutil.h"
+#include "udp_util.h"
 
 TestSuite(udp_batch, .init = tu_fd_guard_begin, .fini = tu_fd_guard_end, .timeout = 60);
 
@@ -19,49 +20,6 @@ TestSuite(udp_batch, .init = tu_fd_guard_begin, .fini = tu_fd_guard_end, .timeou
 #define BATCH_MAX 64 /* the documented most datagrams one sk_udp_recv_batch returns */
 
 /* ---- helpers ---- */
-
-static void sleep_ms(int ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR)
-        ;
-}
-
-static sk_udp *bind_on(const char *host)
-{
-    sk_udp *u = NULL;
-    int rc = sk_udp_bind(&u, host, 0);
-    cr_assert_eq(rc, SK_OK, "sk_udp_bind(%s, 0): %s", host ? host : "NULL", sk_errname(rc));
-    cr_assert_not_null(u);
-    return u;
-}
-
-static sk_addr local_of(const sk_udp *u)
-{
-    sk_addr a;
-    cr_assert_eq(sk_udp_local_addr(u, &a), SK_OK);
-    cr_assert_gt(sk_addr_port(&a), 0);
-    return a;
-}
-
-static sk_addr addr_of(const char *text)
-{
-    sk_addr a;
-    cr_assert_eq(sk_addr_parse(&a, text), SK_OK, "%s", text);
-    return a;
-}
-
-static sk_addr loopback(const char *fmt, int port)
-{
-    char t[64];
-    snprintf(t, sizeof t, fmt, port);
-    return addr_of(t);
-}
-
-static void text_of(const sk_addr *a, char buf[SK_ADDR_STRLEN])
-{
-    cr_assert_eq(sk_addr_format(a, buf, SK_ADDR_STRLEN), SK_OK);
-}
 
 /* The bytes of datagram i, reproducible. */
 static unsigned char dbyte(int i, size_t j)
@@ -208,7 +166,7 @@ Test(udp_batch, one_receive_takes_at_most_64_of_the_datagrams_already_there)
         sizes[i] = 16 + (size_t)i;
     sk_dgram *out = make_batch(N, sizes, &ba), *in = make_slots(N, 128);
     send_batch_ok(a, out, N);
-    sleep_ms(100); /* let loopback deliver all of them */
+    tu_sleep_ms(100); /* let loopback deliver all of them */
     cr_assert_eq(sk_udp_recv_batch(b, in, N, &n, WAIT_MS), SK_OK);
     cr_assert_eq(n, BATCH_MAX, "the first call took %zu of the %d waiting datagrams", n, N);
     n = 12345;
@@ -527,7 +485,7 @@ Test(udp_batch, receive_with_timeout_zero_and_nothing_there_times_out_at_once)
     /* With datagrams there, timeout 0 takes them. */
     sk_dgram *out = make_batch(2, sizes, &ba);
     send_batch_ok(a, out, 2);
-    sleep_ms(50);
+    tu_sleep_ms(50);
     n = 12345;
     cr_assert_eq(sk_udp_recv_batch(b, in, 8, &n, 0), SK_OK);
     cr_assert_eq(n, 2);
@@ -554,7 +512,7 @@ static void *late_sender_thread(void *p)
     m.buf = late;
     m.len = 4;
     m.addr = ls->to;
-    sleep_ms(150);
+    tu_sleep_ms(150);
     ls->rc = sk_udp_send_batch(ls->u, &m, 1, NULL, WAIT_MS);
     return NULL;
 }
