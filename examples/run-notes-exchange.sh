@@ -33,7 +33,11 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# -n 1: the server stops by itself after one client.
+# -n 1: the server stops by itself after one client. Its output files exist before
+# it starts: the background job opens them only once it runs, and a read before
+# that would fail (and stop this script under set -e).
+: >"$work/server.out"
+: >"$work/server.err"
 "$server" -n 1 127.0.0.1 0 >"$work/server.out" 2>"$work/server.err" &
 server_pid=$!
 
