@@ -18,7 +18,7 @@ include(FindPackageHandleStandardArgs)
 find_package_handle_standard_args(Criterion
   REQUIRED_VARS CRITERION_LIBRARY CRITERION_INCLUDE_DIR
   VERSION_VAR Criterion_VERSION
-  FAIL_MESSAGE "Criterion (criterion/criterion.h and libcriterion) was not found. The tests need it: install it (Debian/Ubuntu: apt-get install libcriterion-dev, Fedora: dnf install criterion-devel), point CMAKE_PREFIX_PATH at it, or configure with -DSOCKKIT_BUILD_TESTS=AUTO (tests only when Criterion is found; the default preset does this) or OFF")
+  FAIL_MESSAGE "Criterion (criterion/criterion.h and libcriterion) was not found. The tests need it: install it (Debian/Ubuntu: apt-get install libcriterion-dev, Fedora: dnf install criterion-devel), point CMAKE_PREFIX_PATH at it, or configure with -DSOCKKIT_BUILD_TESTS=AUTO (tests only when Criterion is found, as the default preset does) or OFF")
 mark_as_advanced(CRITERION_INCLUDE_DIR CRITERION_LIBRARY)
 
 if(Criterion_FOUND AND NOT TARGET Criterion::Criterion)
