@@ -1,13 +1,14 @@
 # The chat examples, included by examples/CMakeLists.txt: chat-server and chat-client,
 # each built against both libraries (NAME and NAME-static), and their tests.
-#   chat_engine  chat/engine.c, the server's broadcast engine (no socket calls), compiled
-#                once and linked into chat-server and into the benchmark's raw-epoll
-#                twin (tests/bench/chat.cmake), so both run the same engine
+#   chat_engine  chat/engine.c and chat/queue.c, the server's broadcast engine (no
+#                socket calls), compiled once and linked into chat-server and into the
+#                benchmark's raw-epoll twin (tests/bench/chat.cmake): one engine, two
+#                I/O halves
 #   chat-server  chat/server.c, its I/O half on libsockkit, + chat_engine
 #   chat-client  chat/client.c
 # The load generator chat_load and its test, example.chat_load_checks_every_delivery_
 # under_load.*, are in tests/bench/ (docs/CHAT-PERFORMANCE.md).
-add_library(chat_engine OBJECT chat/engine.c)
+add_library(chat_engine OBJECT chat/engine.c chat/queue.c)
 target_include_directories(chat_engine INTERFACE "${CMAKE_CURRENT_SOURCE_DIR}/chat")
 sk_add_example(chat-server chat/server.c)
 foreach(_sk_target chat-server chat-server-static)

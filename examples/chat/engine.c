@@ -2,14 +2,15 @@
  *
  * A line's way: the I/O half reads up to READ_CHUNK bytes of one client into rbuf;
  * its complete lines are copied once, tagged, into this round's block, a
- * reference-counted buffer every queue shares. When the block holds ROUND_TARGET
- * bytes, or the batch of events is done, the round ends: each client's queue gets at
- * most two pieces of the block (all but its own lines), and goes out in one gather
- * write. A client above HIGH_WATER that is still draining holds everybody's input
+ * reference-counted buffer every queue shares (queue.c). When the block holds
+ * ROUND_TARGET bytes, or the batch of events is done, the round ends: each client's
+ * queue gets at most two pieces of the block (all but its own lines), and goes out in
+ * one gather write. A client above HIGH_WATER that is still draining holds everybody's input
  * (review_backlogs); clients are dropped, and removed only between batches (reap). */
 #define _POSIX_C_SOURCE 200809L
 
 #include "engine.h"
+#include "queue.h"
 
 #include <errno.h>
 #include <stdio.h>
@@ -30,21 +31,6 @@
 #define STALL_MS 5000                /* above HIGH_WATER with no progress this long: dropped */
 #define READ_CHUNK (64 * 1024)       /* one read per ready client per batch: fairness */
 #define ROUND_TARGET (128 * 1024)    /* a round ends once its block holds this much */
-#define BLOCK_CAP (256 * 1024)       /* usual size of a round block (it grows if need be) */
-#define BLOCK_POOL 16                /* free round blocks kept for reuse */
-
-/* Bytes shared by every queue that holds a piece of them. */
-struct block {
-    size_t refs;
-    size_t len, cap;
-    char data[];
-};
-
-/* A range of a block waiting in one client's queue. */
-struct piece {
-    struct block *b;
-    size_t off, len;
-};
 
 struct chat_client {
     chat_conn conn;
@@ -55,9 +41,7 @@ struct chat_client {
     size_t name_len;
     char *carry;                 /* the start of a line whose newline has not come yet */
     size_t carry_len, carry_cap;
-    struct piece *q;             /* ring of pieces to send: q[q_head .. +q_n) modulo q_cap */
-    size_t q_head, q_n, q_cap;
-    size_t q_bytes;              /* bytes in those pieces */
+    struct chat_queue out;       /* what waits to be sent to it */
     uint64_t round;              /* the round that own_* and from refer to */
     size_t from;                 /* it arrived during that round: it gets from here */
     size_t own_start, own_end;   /* its own bytes in that round's block: not for it */
@@ -87,10 +71,9 @@ struct chat_engine {
     uint64_t holds;              /* how many times it was, for the log */
     int64_t held_ms;             /* for how long in all */
     int64_t hold_began_ms;
-    struct block *round_blk;     /* this round's block, or NULL */
+    struct chat_block *round_blk; /* this round's block, or NULL */
     uint64_t round;
-    struct block *pool[BLOCK_POOL];
-    size_t n_pool;
+    struct chat_pool pool;
     char *rbuf;                  /* READ_CHUNK bytes to read into */
     struct chat_iov *iov;        /* ops->max_iov pieces for a gather write */
     int64_t now_ms;              /* the clock, read once per wait */
@@ -118,55 +101,17 @@ static int reserve(struct chat_client ***arr, size_t n, size_t *cap)
     return 0;
 }
 
-/* ---- blocks ------------------------------------------------------------------ */
-
-static struct block *block_new(size_t cap)
-{
-    struct block *b;
-    if (cap <= BLOCK_CAP)
-        cap = BLOCK_CAP;
-    if ((b = malloc(sizeof *b + cap)) == NULL)
-        return NULL;
-    b->refs = 1;
-    b->len = 0;
-    b->cap = cap;
-    return b;
-}
-
-static void block_release(struct chat_engine *e, struct block *b)
-{
-    if (--b->refs > 0)
-        return;
-    if (b->cap == BLOCK_CAP && e->n_pool < BLOCK_POOL)
-        e->pool[e->n_pool++] = b;
-    else
-        free(b);
-}
+/* ---- the round's block ------------------------------------------------------ */
 
 /* Room for `more` bytes at the end of this round's block (it is nobody's yet). */
 static char *round_room(struct chat_engine *e, size_t more)
 {
-    struct block *b = e->round_blk;
-    if (b == NULL) {
-        if (e->n_pool > 0 && more <= BLOCK_CAP) {
-            b = e->pool[--e->n_pool];
-            b->refs = 1;
-            b->len = 0;
-        } else if ((b = block_new(more)) == NULL) {
-            return NULL;
-        }
-        e->round_blk = b;
-    }
-    if (b->len + more > b->cap) {
-        size_t cap = b->cap * 2;
-        struct block *nb;
-        while (cap < b->len + more)
-            cap *= 2;
-        if ((nb = realloc(b, sizeof *b + cap)) == NULL)
-            return NULL;
-        nb->cap = cap;
-        e->round_blk = b = nb;
-    }
+    struct chat_block *b = e->round_blk;
+    if (b == NULL && (b = e->round_blk = chat_block_new(&e->pool, more)) == NULL)
+        return NULL;
+    if ((b = chat_block_grow(b, more)) == NULL)
+        return NULL;
+    e->round_blk = b;
     return b->data + b->len;
 }
 
@@ -242,7 +187,7 @@ static void unlist_backed(struct chat_engine *e, struct chat_client *c)
 /* Keep track of the clients above HIGH_WATER; below LOW_WATER a spell ends. */
 static void note_backlog(struct chat_engine *e, struct chat_client *c)
 {
-    if (!c->backed && c->q_bytes >= HIGH_WATER && c->gone == NULL) {
+    if (!c->backed && c->out.bytes >= HIGH_WATER && c->gone == NULL) {
         if (reserve(&e->backed, e->n_backed, &e->backed_cap) != 0) {
             drop(e, c, "out of memory");
             return;
@@ -252,82 +197,35 @@ static void note_backlog(struct chat_engine *e, struct chat_client *c)
         c->no_hold = 0;
         c->bidx = e->n_backed;
         e->backed[e->n_backed++] = c;
-        fprintf(stderr, "%s: %s is %zu bytes behind\n", e->prog, c->name, c->q_bytes);
-    } else if (c->backed && (c->q_bytes < LOW_WATER || c->gone != NULL)) {
+        fprintf(stderr, "%s: %s is %zu bytes behind\n", e->prog, c->name, c->out.bytes);
+    } else if (c->backed && (c->out.bytes < LOW_WATER || c->gone != NULL)) {
         unlist_backed(e, c);
     }
 }
 
 /* Append a piece of a block to a client's queue (one more reference). */
-static void enqueue(struct chat_engine *e, struct chat_client *c, struct block *b, size_t off, size_t len)
+static void enqueue(struct chat_engine *e, struct chat_client *c, struct chat_block *b, size_t off,
+                    size_t len)
 {
     if (len == 0 || c->gone != NULL)
         return;
-    if (c->q_bytes + len > MAX_QUEUE) {
+    if (c->out.bytes + len > MAX_QUEUE)
         drop(e, c, "not reading: output queue full");
-        return;
-    }
-    if (c->q_n == c->q_cap) {
-        size_t cap = c->q_cap ? c->q_cap * 2 : 4;
-        struct piece *q = malloc(cap * sizeof *q);
-        if (q == NULL) {
-            drop(e, c, "out of memory");
-            return;
-        }
-        for (size_t i = 0; i < c->q_n; i++)
-            q[i] = c->q[(c->q_head + i) % c->q_cap];
-        free(c->q);
-        c->q = q;
-        c->q_cap = cap;
-        c->q_head = 0;
-    }
-    c->q[(c->q_head + c->q_n) % c->q_cap] = (struct piece){b, off, len};
-    c->q_n++;
-    c->q_bytes += len;
-    b->refs++;
-}
-
-/* The system took `sent` bytes from the front of the queue. */
-static void consume(struct chat_engine *e, struct chat_client *c, size_t sent)
-{
-    c->q_bytes -= sent;
-    while (sent > 0) {
-        struct piece *p = &c->q[c->q_head];
-        if (sent < p->len) {
-            p->off += sent;
-            p->len -= sent;
-            break;
-        }
-        sent -= p->len;
-        block_release(e, p->b);
-        c->q_head = (c->q_head + 1) % c->q_cap;
-        c->q_n--;
-    }
-    if (c->q_n == 0) {
-        /* An idle client holds no queue: thousands of them cost little. */
-        free(c->q);
-        c->q = NULL;
-        c->q_head = c->q_cap = 0;
-    }
+    else if (chat_queue_push(&c->out, b, off, len) != 0)
+        drop(e, c, "out of memory");
 }
 
 /* Send what the client's socket takes now: one gather write of the queue's pieces
  * (more only when the socket took more than max_iov pieces' worth), never a wait. */
 static void flush_output(struct chat_engine *e, struct chat_client *c)
 {
-    while (c->q_n > 0 && c->gone == NULL) {
-        size_t cnt = 0, sent = 0;
+    while (c->out.n > 0 && c->gone == NULL) {
+        size_t cnt = chat_queue_gather(&c->out, e->iov, e->ops->max_iov), sent = 0;
         const char *why = "SK_EOS";
-        enum chat_io r;
-        for (size_t i = 0; i < c->q_n && cnt < e->ops->max_iov; i++, cnt++) {
-            const struct piece *p = &c->q[(c->q_head + i) % c->q_cap];
-            e->iov[cnt].base = p->b->data + p->off;
-            e->iov[cnt].len = p->len;
-        }
-        r = e->ops->send(e->io, c->conn, e->iov, cnt, &sent, &why);
+        enum chat_io r = e->ops->send(e->io, c->conn, e->iov, cnt, &sent, &why);
         if (sent > 0) {
             c->progress_ms = e->now_ms;
-            consume(e, c, sent);
+            chat_queue_consume(&e->pool, &c->out, sent);
         }
         if (r == CHAT_IO_AGAIN) {
             c->blocked = 1; /* the socket is full: wait until it is writable */
@@ -339,7 +237,7 @@ static void flush_output(struct chat_engine *e, struct chat_client *c)
         }
         c->blocked = 0;
     }
-    if (c->q_n == 0)
+    if (c->out.n == 0)
         c->blocked = 0;
     set_events(e, c);
     note_backlog(e, c);
@@ -351,7 +249,7 @@ static void flush_output(struct chat_engine *e, struct chat_client *c)
  * every queue that is not blocked goes out. */
 static void end_round(struct chat_engine *e)
 {
-    struct block *b = e->round_blk;
+    struct chat_block *b = e->round_blk;
     if (b == NULL)
         return;
     e->round_blk = NULL;
@@ -369,14 +267,14 @@ static void end_round(struct chat_engine *e)
                 }
             }
             enqueue(e, c, b, from, b->len - from);
-            if (!c->blocked && c->q_n > 0)
+            if (!c->blocked && c->out.n > 0)
                 flush_output(e, c);
             else
                 note_backlog(e, c);
         }
     }
     e->round++;
-    block_release(e, b);
+    chat_block_release(&e->pool, b);
 }
 
 /* About to add bytes of client c's own (its lines, its join): they must be one range
@@ -548,13 +446,8 @@ static void on_readable(struct chat_engine *e, struct chat_client *c)
 
 static void client_free(struct chat_engine *e, struct chat_client *c)
 {
-    while (c->q_n > 0) {
-        block_release(e, c->q[c->q_head].b);
-        c->q_head = (c->q_head + 1) % c->q_cap;
-        c->q_n--;
-    }
+    chat_queue_clear(&e->pool, &c->out);
     e->ops->close(e->io, c->conn);
-    free(c->q);
     free(c->carry);
     free(c);
 }
@@ -562,7 +455,7 @@ static void client_free(struct chat_engine *e, struct chat_client *c)
 void chat_join(struct chat_engine *e, chat_conn conn, const char *name)
 {
     struct chat_client *c = NULL;
-    struct block *w = NULL;
+    struct chat_block *w = NULL;
     size_t others;
     int n;
 
@@ -594,7 +487,7 @@ void chat_join(struct chat_engine *e, chat_conn conn, const char *name)
     w->refs = 1;
     w->len = w->cap = (size_t)n;
     enqueue(e, c, w, 0, w->len);
-    block_release(e, w);
+    chat_block_release(&e->pool, w);
 
     c->idx = e->n;
     e->clients[e->n++] = c;
@@ -616,7 +509,7 @@ static void reap(struct chat_engine *e)
             e->clients[i] = e->clients[--e->n]; /* order does not matter */
             e->clients[i]->idx = i;
             e->n_gone--;
-            if (c->said_bye && c->q_n > 0) {
+            if (c->said_bye && c->out.n > 0) {
                 /* A last try; the system delivers what it took. */
                 const char *why = c->gone;
                 c->gone = NULL;
@@ -659,7 +552,7 @@ static int64_t review_backlogs(struct chat_engine *e)
             if (now - c->hold_ms >= HOLD_MS) {
                 c->no_hold = 1; /* too slow to hold the others any longer */
                 fprintf(stderr, "%s: %s: %zu bytes behind after holding the input %d ms\n", e->prog,
-                        c->name, c->q_bytes, HOLD_MS);
+                        c->name, c->out.bytes, HOLD_MS);
             } else {
                 hold = 1;
                 if (c->progress_ms + DRAIN_MS < at)
@@ -775,9 +668,8 @@ void chat_engine_close(struct chat_engine *e)
     for (size_t i = 0; i < e->n; i++)
         client_free(e, e->clients[i]);
     if (e->round_blk != NULL)
-        block_release(e, e->round_blk);
-    while (e->n_pool > 0)
-        free(e->pool[--e->n_pool]);
+        chat_block_release(&e->pool, e->round_blk);
+    chat_pool_empty(&e->pool);
     free(e->clients);
     free(e->paused);
     free(e->backed);

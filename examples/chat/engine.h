@@ -1,7 +1,8 @@
 /* The chat server's broadcast engine: everything it does that touches no socket.
  *
- * The engine owns the clients, their queues of shared line blocks, the rounds, the
- * flow control and the rules that drop a client. It makes no system call on a
+ * The engine (engine.c, with queue.c for its blocks and queues) owns the clients,
+ * their queues of shared line blocks, the rounds, the flow control and the rules that
+ * drop a client. It makes no system call on a
  * socket: it asks the I/O half through struct chat_ops (watch, read, write, close),
  * and the I/O half tells it what happened (chat_join, chat_event). Two I/O halves use
  * it: examples/chat/server.c on libsockkit, and the benchmark's raw-epoll twin,
