@@ -186,7 +186,8 @@ static int main_loop(struct io *s)
             fprintf(stderr, "chat-server: poller: %s (%s)\n", sk_errname(rc), sk_strerror(rc));
             return 1;
         }
-        if (chat_listener_rested(s->chat) && sk_poller_mod_tcp(s->poller, s->listener, SK_POLL_IN, NULL) == SK_OK)
+        if (chat_listener_rested(s->chat) &&
+            sk_poller_mod_tcp(s->poller, s->listener, SK_POLL_IN, NULL) == SK_OK)
             chat_rest_listener(s->chat, 0);
 
         for (size_t i = 0; i < count; i++) {
