@@ -1,23 +1,20 @@
 # The chat examples, included by examples/CMakeLists.txt: chat-server and chat-client,
 # each built against both libraries (NAME and NAME-static), and their tests.
-sk_add_example(chat-server chat-server.c)
-sk_add_example(chat-client chat-client.c)
-
-# chat_load (tests/bench/chat_load.c): the load generator that measures the chat server
-# (clients held, lines delivered per second, peak memory) and checks every delivery.
-# It uses raw sockets and epoll, not the library, so it is built once, Linux only, into
-# the build tree's tests/bench/ folder:
-#   build/tests/bench/chat_load -c 1000 -n 20 -x build/examples/chat-server
-# tests/bench/chat.cmake adds the server's raw-epoll twin and chat_bench.sh, which
-# compares the two (docs/CHAT-PERFORMANCE.md).
-if(CMAKE_SYSTEM_NAME STREQUAL "Linux")
-  add_executable(chat_load "${PROJECT_SOURCE_DIR}/tests/bench/chat_load.c")
-  set_target_properties(chat_load PROPERTIES
-    C_STANDARD 11
-    C_STANDARD_REQUIRED ON
-    C_EXTENSIONS OFF
-    RUNTIME_OUTPUT_DIRECTORY "${CMAKE_BINARY_DIR}/tests/bench")
-endif()
+#   chat_engine  chat/engine.c and chat/queue.c, the server's broadcast engine (no
+#                socket calls), compiled once and linked into chat-server and into the
+#                benchmark's raw-epoll twin (tests/bench/chat.cmake): one engine, two
+#                I/O halves
+#   chat-server  chat/server.c, its I/O half on libsockkit, + chat_engine
+#   chat-client  chat/client.c
+# The load generator chat_load and its test, example.chat_load_checks_every_delivery_
+# under_load.*, are in tests/bench/ (docs/CHAT-PERFORMANCE.md).
+add_library(chat_engine OBJECT chat/engine.c chat/queue.c)
+target_include_directories(chat_engine INTERFACE "${CMAKE_CURRENT_SOURCE_DIR}/chat")
+sk_add_example(chat-server chat/server.c)
+foreach(_sk_target chat-server chat-server-static)
+  target_link_libraries(${_sk_target} PRIVATE chat_engine)
+endforeach()
+sk_add_example(chat-client chat/client.c)
 
 # End-to-end tests (tests/examples/chat_test.py, Python 3 standard library), one CTest
 # test per scenario and build: "example.<scenario>.shared" / ".static". Loopback only,
@@ -59,15 +56,5 @@ elseif(SOCKKIT_BUILD_TESTS)
         SKIP_RETURN_CODE 77
         LABELS examples)
     endforeach()
-
-    # The load generator's smoke mode: a small load, every delivery checked. It
-    # measures nothing here; its figures come from runs by hand.
-    if(TARGET chat_load)
-      add_test(NAME "example.chat_load_checks_every_delivery_under_load.${_sk_kind}"
-        COMMAND chat_load -c 20 -n 50 -x -t 60 "$<TARGET_FILE:chat-server${_sk_suffix}>")
-      set_tests_properties("example.chat_load_checks_every_delivery_under_load.${_sk_kind}" PROPERTIES
-        TIMEOUT 120
-        LABELS examples)
-    endif()
   endforeach()
 endif()
