@@ -12,9 +12,14 @@ set -euo pipefail
 hosts=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
 shift
 [ -r "$hosts" ] || { echo "with-hosts.sh: cannot read $hosts" >&2; exit 2; }
-if [ "$(id -u)" -ne 0 ] || ! command -v unshare >/dev/null ||
-   ! unshare -m true 2>/dev/null; then
+if [ "$(id -u)" -ne 0 ] || ! command -v unshare >/dev/null; then
   echo "with-hosts.sh: skipped: a private mount namespace needs root and unshare(1)" >&2
+  exit 77
+fi
+# (In a chroot whose root is not a mount point, unshare -m cannot make the new
+# namespace private: bind-mount the chroot's directory onto itself first.)
+if ! why=$(unshare -m true 2>&1); then
+  echo "with-hosts.sh: skipped: no private mount namespace here: $why" >&2
   exit 77
 fi
 exec unshare -m -- bash -c 'mount --bind "$1" /etc/hosts || exit 77
