@@ -51,18 +51,7 @@ static void advance(sk__xfer *x, size_t k)
 
 void sk__xfer_iov(sk__xfer *x, int op, const sk_iovec *iov, size_t iovcnt, int all)
 {
-    x->op = op;
-    x->all = all;
-    x->flags = 0;
-    x->iov = iov;
-    x->iovcnt = iovcnt;
-    x->idx = 0;
-    x->off = 0;
-    x->addr = NULL;
-    x->addrlen = 0;
-    x->mmsg = NULL;
-    x->count = 0;
-    x->done = 0;
+    sk__xfer_init(x, op, iov, iovcnt, all);
     advance(x, 0);
 }
 

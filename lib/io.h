@@ -75,24 +75,30 @@ typedef struct sk__xfer {
     size_t done;             /* bytes (or datagrams) moved so far */
 } sk__xfer;
 
-/* A transfer of a gather list (entries already checked), or of one buffer. */
-void sk__xfer_iov(sk__xfer *x, int op, const sk_iovec *iov, size_t iovcnt, int all);
-static inline void sk__xfer_buf(sk__xfer *x, int op, const void *buf, size_t len, int all)
+/* The fields every transfer starts with: nothing moved, no address, no batch. */
+static inline void sk__xfer_init(sk__xfer *x, int op, const sk_iovec *iov, size_t iovcnt, int all)
 {
     x->op = op;
     x->all = all;
     x->flags = 0;
-    x->one.base = buf;
-    x->one.len = len;
-    x->iov = &x->one;
-    x->iovcnt = 1;
-    x->idx = len == 0; /* the cursor skips an empty buffer */
+    x->iov = iov;
+    x->iovcnt = iovcnt;
+    x->idx = 0;
     x->off = 0;
     x->addr = NULL;
     x->addrlen = 0;
     x->mmsg = NULL;
     x->count = 0;
     x->done = 0;
+}
+/* A transfer of a gather list (entries already checked), or of one buffer. */
+void sk__xfer_iov(sk__xfer *x, int op, const sk_iovec *iov, size_t iovcnt, int all);
+static inline void sk__xfer_buf(sk__xfer *x, int op, const void *buf, size_t len, int all)
+{
+    x->one.base = buf;
+    x->one.len = len;
+    sk__xfer_init(x, op, &x->one, 1, all);
+    x->idx = len == 0; /* the cursor skips an empty buffer */
 }
 
 /* Runs x on s within dl: SK_OK once it is complete (all) or has moved something
