@@ -34,9 +34,8 @@ void sk__close_keep_errno(int fd)
 /* ---- the cursor --------------------------------------------------------------- */
 
 /* Skip k bytes from (idx, off), and any empty buffers after them. */
-static void advance(sk__xfer *x, size_t k)
+static void advance_list(sk__xfer *x, size_t k)
 {
-    x->done += k;
     while (x->idx < x->iovcnt) {
         size_t rem = x->iov[x->idx].len - x->off;
         if (k < rem) {
@@ -49,10 +48,26 @@ static void advance(sk__xfer *x, size_t k)
     }
 }
 
+/* The same, with the common case of one buffer left (never empty: the cursor
+ * skips those) kept short: it is on the path of every transfer. */
+static ALWAYS_INLINE void advance(sk__xfer *x, size_t k)
+{
+    x->done += k;
+    if (x->iovcnt - x->idx == 1) {
+        x->off += k;
+        if (x->off == x->iov[x->idx].len) {
+            x->idx++;
+            x->off = 0;
+        }
+        return;
+    }
+    advance_list(x, k);
+}
+
 void sk__xfer_iov(sk__xfer *x, int op, const sk_iovec *iov, size_t iovcnt, int all)
 {
     sk__xfer_init(x, op, iov, iovcnt, all);
-    advance(x, 0);
+    advance_list(x, 0);
 }
 
 
@@ -163,17 +178,18 @@ static ALWAYS_INLINE ssize_t one_call(int fd, sk__xfer *x, int flags, int op)
 {
     /* The cursor's place, and what is left of its buffer (sk_iovec holds const
      * pointers: the receiving ops were given writable ones). */
-    char *at = x->idx < x->iovcnt ? (char *)(uintptr_t)x->iov[x->idx].base + x->off : NULL;
-    size_t n = x->idx < x->iovcnt ? x->iov[x->idx].len - x->off : 0;
+    const int one = x->iovcnt - x->idx == 1;
+    char *at = one ? (char *)(uintptr_t)x->iov[x->idx].base + x->off : NULL;
+    size_t n = one ? x->iov[x->idx].len - x->off : 0;
 
     switch (op) {
     case SK__STREAM_SEND:
         /* MSG_NOSIGNAL: a peer that vanished must not kill the caller. */
-        if (x->iovcnt - x->idx == 1)
+        if (one)
             return send(fd, at, n, flags | MSG_NOSIGNAL);
         return call_gather(fd, x, flags, 1);
     case SK__STREAM_RECV:
-        if (x->iovcnt - x->idx == 1)
+        if (one)
             return recv(fd, at, n, flags);
         return call_gather(fd, x, flags, 0);
     case SK__DGRAM_SEND:
@@ -238,14 +254,28 @@ static ALWAYS_INLINE int run(sk__sock *s, sk__xfer *x, sk__deadline *dl, const i
     }
 }
 
-int sk__io_run(sk__sock *s, sk__xfer *x, sk__deadline *dl)
+/* One entry point per op, each a copy of the loop with its op fixed; io.h picks one. */
+int sk__io_stream_send(sk__sock *s, sk__xfer *x, sk__deadline *dl)
 {
-    switch (x->op) {
-    case SK__STREAM_SEND: return run(s, x, dl, SK__STREAM_SEND);
-    case SK__STREAM_RECV: return run(s, x, dl, SK__STREAM_RECV);
-    case SK__DGRAM_SEND: return run(s, x, dl, SK__DGRAM_SEND);
-    case SK__DGRAM_RECV: return run(s, x, dl, SK__DGRAM_RECV);
-    case SK__MMSG_SEND: return run(s, x, dl, SK__MMSG_SEND);
-    default: return run(s, x, dl, SK__MMSG_RECV);
-    }
+    return run(s, x, dl, SK__STREAM_SEND);
+}
+int sk__io_stream_recv(sk__sock *s, sk__xfer *x, sk__deadline *dl)
+{
+    return run(s, x, dl, SK__STREAM_RECV);
+}
+int sk__io_dgram_send(sk__sock *s, sk__xfer *x, sk__deadline *dl)
+{
+    return run(s, x, dl, SK__DGRAM_SEND);
+}
+int sk__io_dgram_recv(sk__sock *s, sk__xfer *x, sk__deadline *dl)
+{
+    return run(s, x, dl, SK__DGRAM_RECV);
+}
+int sk__io_mmsg_send(sk__sock *s, sk__xfer *x, sk__deadline *dl)
+{
+    return run(s, x, dl, SK__MMSG_SEND);
+}
+int sk__io_mmsg_recv(sk__sock *s, sk__xfer *x, sk__deadline *dl)
+{
+    return run(s, x, dl, SK__MMSG_RECV);
 }

@@ -104,7 +104,25 @@ static inline void sk__xfer_buf(sk__xfer *x, int op, const void *buf, size_t len
 /* Runs x on s within dl: SK_OK once it is complete (all) or has moved something
  * (not all; a datagram op after its one datagram), else the code of the failure;
  * x->done says how far it got in every case, errno is the system's. */
-int sk__io_run(sk__sock *s, sk__xfer *x, sk__deadline *dl);
+int sk__io_stream_send(sk__sock *s, sk__xfer *x, sk__deadline *dl);
+int sk__io_stream_recv(sk__sock *s, sk__xfer *x, sk__deadline *dl);
+int sk__io_dgram_send(sk__sock *s, sk__xfer *x, sk__deadline *dl);
+int sk__io_dgram_recv(sk__sock *s, sk__xfer *x, sk__deadline *dl);
+int sk__io_mmsg_send(sk__sock *s, sk__xfer *x, sk__deadline *dl);
+int sk__io_mmsg_recv(sk__sock *s, sk__xfer *x, sk__deadline *dl);
+/* Inline so that the op, known where the transfer is made, picks the entry point at
+ * compile time: no dispatch on the path of every call. */
+static inline int sk__io_run(sk__sock *s, sk__xfer *x, sk__deadline *dl)
+{
+    switch (x->op) {
+    case SK__STREAM_SEND: return sk__io_stream_send(s, x, dl);
+    case SK__STREAM_RECV: return sk__io_stream_recv(s, x, dl);
+    case SK__DGRAM_SEND: return sk__io_dgram_send(s, x, dl);
+    case SK__DGRAM_RECV: return sk__io_dgram_recv(s, x, dl);
+    case SK__MMSG_SEND: return sk__io_mmsg_send(s, x, dl);
+    default: return sk__io_mmsg_recv(s, x, dl);
+    }
+}
 
 /* Waits with poll() for events on fd within dl; EINTR is retried with the time
  * left. SK_OK when ready (or in error: the next call tells), SK_ETIMEDOUT, or a
