@@ -80,7 +80,7 @@ int sk_tcp_connect(sk_tcp **conn, const char *host, int port, int timeout_ms)
         return sk__fail(SK_EINVAL);
     if ((rc = sk__deadline_init(&dl, timeout_ms)) != SK_OK)
         return rc;
-    if ((rc = sk__resolve(host, port, SOCK_STREAM, 0, &list)) != SK_OK)
+    if ((rc = sk__resolve_within(host, port, SOCK_STREAM, 0, &dl, &list, NULL)) != SK_OK)
         return rc;
     for (const struct addrinfo *ai = list; ai != NULL; ai = ai->ai_next)
         left++;

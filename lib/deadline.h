@@ -64,6 +64,10 @@ static inline int sk__deadline_is_finite(const sk__deadline *dl)
 {
     return dl->kind_ == SK__DL_FINITE;
 }
+static inline int sk__deadline_is_forever(const sk__deadline *dl)
+{
+    return dl->kind_ == SK__DL_FOREVER;
+}
 /* Nothing is left (always for a budget of 0, never for SK_FOREVER). */
 int sk__deadline_expired(sk__deadline *dl);
 /* What is left for poll(): -1 forever, 0 when spent, else whole milliseconds

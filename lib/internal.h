@@ -23,7 +23,13 @@
 /* Validate a port: 0..65535, or 1..65535 when zero_ok is 0. */
 int sk__port_ok(int port, int zero_ok);
 
-/* getaddrinfo with our hints; any failure is SK_ENOTFOUND. */
+/* getaddrinfo with our hints (lib/resolve.c): SK_OK with a non-empty list in *out,
+ * SK_ETIMEDOUT when dl ran out first, else SK_ENOTFOUND (errno set for EAI_SYSTEM)
+ * with getaddrinfo's code in *gai when gai is not NULL (0 after SK_OK or a timeout).
+ * A name that needs a lookup is looked up on a helper thread when dl is finite. */
+int sk__resolve_within(const char *host, int port, int socktype, int passive, sk__deadline *dl,
+                       struct addrinfo **out, int *gai);
+/* The same without a budget (on the caller's thread). */
 int sk__resolve(const char *host, int port, int socktype, int passive, struct addrinfo **out);
 /* The first IPv4 entry of a list, else the first. */
 const struct addrinfo *sk__pick_listen_addr(const struct addrinfo *list);

@@ -13,30 +13,6 @@ int sk__port_ok(int port, int zero_ok)
     return port <= 65535 && (port > 0 || (zero_ok && port == 0));
 }
 
-int sk__resolve(const char *host, int port, int socktype, int passive, struct addrinfo **out)
-{
-    struct addrinfo hints;
-    char service[8];
-    int rc;
-
-    memset(&hints, 0, sizeof hints);
-    hints.ai_family = AF_UNSPEC;
-    hints.ai_socktype = socktype;
-    /* No AI_ADDRCONFIG: it would hide ::1 (and so "localhost" over IPv6) on a host
-     * whose only IPv6 address is loopback. */
-    hints.ai_flags = AI_NUMERICSERV | (passive ? AI_PASSIVE : 0);
-    snprintf(service, sizeof service, "%d", port);
-    rc = getaddrinfo(host, service, &hints, out);
-    if (rc == 0 && *out != NULL)
-        return SK_OK;
-    if (rc == 0)
-        freeaddrinfo(*out);
-    *out = NULL;
-    if (rc == EAI_SYSTEM)
-        return SK_ENOTFOUND; /* errno tells the system's cause */
-    return sk__fail(SK_ENOTFOUND);
-}
-
 const struct addrinfo *sk__pick_listen_addr(const struct addrinfo *list)
 {
     for (const struct addrinfo *ai = list; ai != NULL; ai = ai->ai_next)

@@ -73,7 +73,15 @@ SK_BEGIN_DECLS
  * it resolves to, in the resolver's order, until one accepts, all within the one budget:
  * with several addresses, each attempt but the last gets a share of what is left (at
  * least 2 s where the budget allows), so one address that drops packets does not use
- * the whole budget. The resolver call itself is not bounded by @p timeout_ms.
+ * the whole budget.
+ *
+ * The budget covers the name lookup too: a name that needs the system's resolver is
+ * looked up on a short-lived helper thread, and the call returns #SK_ETIMEDOUT on
+ * time even when the lookup hangs (the thread finishes on its own and frees what it
+ * made; at most 500 such lookups run at once in a process, and a call beyond that
+ * waits for a place within its budget). Numeric addresses and `"localhost"` start no
+ * thread, nor does a budget of #SK_FOREVER; with a budget of 0, a name that needs a
+ * lookup is #SK_ETIMEDOUT at once.
  *
  * @param[out] conn   Receives the connected endpoint; set to NULL on failure.
  * @param host        Name or numeric address; not NULL, not empty.

@@ -125,7 +125,7 @@ needs_libsockkit_so app_shared || fail "app_shared does not need libsockkit.so"
 resolved=$(LD_LIBRARY_PATH="$root$libdir" ldd ./app_shared | sed -n 's/^[[:space:]]*libsockkit\.so[^ ]* => \([^ ]*\).*/\1/p')
 [ "$resolved" = "$root$libdir/libsockkit.so.$major" ] || fail "app_shared loads libsockkit from '$resolved', not the extracted package"
 LD_LIBRARY_PATH="$root$libdir" ./app_shared || fail "app_shared failed"
-# The static link line alone must be complete: libsockkit.a and what it needs (libc alone today).
+# The static link line alone must be complete: libsockkit.a and what it needs (-pthread).
 # shellcheck disable=SC2046
 "$cc" "${strict[@]}" "${extra[@]}" -o app_static "$src/tests/consumer/app.c" $(pc --cflags sockkit) \
   -Wl,-Bstatic $(pc --static --libs sockkit) -Wl,-Bdynamic
