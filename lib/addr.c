@@ -278,6 +278,42 @@ int sk_addr_resolve(sk_addr *addr, const char *host, int port)
     return rc;
 }
 
+/* An earlier entry of the list holds the same address (hosts files may repeat one). */
+static int seen_before(const struct addrinfo *list, const struct addrinfo *ai)
+{
+    for (const struct addrinfo *p = list; p != ai; p = p->ai_next)
+        if (p->ai_addrlen == ai->ai_addrlen && memcmp(p->ai_addr, ai->ai_addr, ai->ai_addrlen) == 0)
+            return 1;
+    return 0;
+}
+
+int sk_addr_resolve_all(const char *host, int port, sk_addr *addrs, size_t cap, size_t *count, int timeout_ms)
+{
+    sk__deadline dl;
+    struct addrinfo *list;
+    size_t n = 0;
+    int rc;
+
+    if (count != NULL)
+        *count = 0;
+    if (count == NULL || (addrs == NULL && cap > 0) || host == NULL || host[0] == '\0' || !sk__port_ok(port, 1))
+        return sk__fail(SK_EINVAL);
+    if ((rc = sk__deadline_init(&dl, timeout_ms)) != SK_OK)
+        return rc;
+    if ((rc = sk__resolve_within(host, port, SOCK_STREAM, 0, &dl, &list, NULL)) != SK_OK)
+        return rc;
+    for (const struct addrinfo *ai = list; ai != NULL; ai = ai->ai_next) {
+        if (seen_before(list, ai))
+            continue;
+        if (n < cap && sk__addr_from(&addrs[n], ai->ai_addr, ai->ai_addrlen) != SK_OK)
+            continue; /* a family sk_addr cannot hold */
+        n++;
+    }
+    freeaddrinfo(list);
+    *count = n;
+    return SK_OK;
+}
+
 int sk_addr_from_sockaddr(sk_addr *addr, const void *sa, size_t len)
 {
     sa_family_t fam;

@@ -420,6 +420,75 @@ Test(addr, resolve_localhost_gives_ipv4_loopback_with_either_hosts_layout)
     cr_assert_str_eq(buf, "127.0.0.1:80");
 }
 
+/* The addresses /etc/hosts gives "localhost", formatted with port. */
+static size_t hosts_file_localhost(char out[][SK_ADDR_STRLEN], size_t cap, int port)
+{
+    FILE *f = fopen("/etc/hosts", "r");
+    char line[512];
+    size_t n = 0;
+    cr_assert_not_null(f);
+    while (fgets(line, sizeof line, f) != NULL && n < cap) {
+        char *save = NULL, *addr = strtok_r(line, " \t\r\n", &save), *name;
+        if (addr == NULL || addr[0] == '#')
+            continue;
+        while ((name = strtok_r(NULL, " \t\r\n", &save)) != NULL && name[0] != '#') {
+            if (strcmp(name, "localhost") == 0) {
+                snprintf(out[n++], SK_ADDR_STRLEN, strchr(addr, ':') ? "[%s]:%d" : "%s:%d", addr, port);
+                break;
+            }
+        }
+    }
+    fclose(f);
+    return n;
+}
+
+Test(addr, resolve_all_of_localhost_gives_each_address_of_the_hosts_file_once_with_either_hosts_layout)
+{
+    char want[8][SK_ADDR_STRLEN], got[SK_ADDR_STRLEN];
+    size_t nwant = hosts_file_localhost(want, 8, 7), count = 99;
+    sk_addr a[8];
+
+    cr_assert_eq(sk_addr_resolve_all("localhost", 7, a, 8, &count, 2000), SK_OK);
+    cr_assert_eq(count, nwant, "localhost has %zu addresses, /etc/hosts lists %zu", count, nwant);
+    for (size_t i = 0; i < count; i++) {
+        size_t j;
+        cr_assert_eq(sk_addr_format(&a[i], got, sizeof got), SK_OK);
+        for (j = 0; j < nwant && strcmp(want[j], got) != 0; j++)
+            ;
+        cr_assert_lt(j, nwant, "%s is not in /etc/hosts", got);
+        want[j][0] = '\0'; /* each once */
+    }
+}
+
+Test(addr, resolve_all_counts_every_address_and_stores_only_cap)
+{
+    sk_addr a[1];
+    size_t all = 0, count = 0;
+    char buf[SK_ADDR_STRLEN];
+
+    cr_assert_eq(sk_addr_resolve_all("localhost", 80, NULL, 0, &all, SK_FOREVER), SK_OK);
+    cr_assert_geq(all, 1);
+    cr_assert_eq(sk_addr_resolve_all("localhost", 80, a, 1, &count, 1000), SK_OK);
+    cr_assert_eq(count, all);
+    cr_assert_eq(sk_addr_resolve_all("::1", 5, a, 1, &count, 0), SK_OK, "a numeric address needs no time");
+    cr_assert_eq(count, 1);
+    cr_assert_eq(sk_addr_format(&a[0], buf, sizeof buf), SK_OK);
+    cr_assert_str_eq(buf, "[::1]:5");
+}
+
+Test(addr, resolve_all_refuses_bad_input)
+{
+    sk_addr a[2];
+    size_t count = 5;
+    cr_assert_eq(sk_addr_resolve_all("localhost", 80, a, 2, NULL, 1000), SK_EINVAL);
+    cr_assert_eq(sk_addr_resolve_all("localhost", 80, NULL, 2, &count, 1000), SK_EINVAL);
+    cr_assert_eq(count, 0);
+    cr_assert_eq(sk_addr_resolve_all(NULL, 80, a, 2, &count, 1000), SK_EINVAL);
+    cr_assert_eq(sk_addr_resolve_all("", 80, a, 2, &count, 1000), SK_EINVAL);
+    cr_assert_eq(sk_addr_resolve_all("localhost", 65536, a, 2, &count, 1000), SK_EINVAL);
+    cr_assert_eq(sk_addr_resolve_all("localhost", 80, a, 2, &count, -2), SK_EINVAL);
+}
+
 Test(addr, resolve_numeric_addresses_of_both_families)
 {
     sk_addr a;

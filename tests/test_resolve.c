@@ -191,3 +191,19 @@ Test(resolve, a_child_after_fork_can_look_names_up_while_the_parents_lookups_han
     wait_lookups_done(15000);
     sk_tcp_close(l);
 }
+
+Test(resolve, resolve_all_returns_on_time_when_the_lookup_hangs_and_waits_for_a_slow_one)
+{
+    sk_addr a[4];
+    size_t count = 9;
+    int64_t t0 = tu_now_ms();
+
+    cr_assert_eq(sk_addr_resolve_all("slow3000.sk-test", 80, a, 4, &count, 200), SK_ETIMEDOUT);
+    tu_assert_took(t0, 200);
+    cr_assert_eq(count, 0);
+    cr_assert_eq(sk_addr_resolve_all("slow100.sk-test", 80, a, 4, &count, 5000), SK_OK);
+    cr_assert_eq(count, 1);
+    cr_assert_eq(sk_addr_port(&a[0]), 80);
+    cr_assert_eq(sk_addr_resolve_all("again.sk-test", 80, a, 4, &count, 2000), SK_ENOTFOUND);
+    wait_lookups_done(5000);
+}

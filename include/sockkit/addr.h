@@ -105,6 +105,30 @@ SK_API int sk_addr_family(const sk_addr *addr);
 SK_API int sk_addr_resolve(sk_addr *addr, const char *host, int port);
 
 /**
+ * @brief Resolve a host name or numeric address and a port to every address it has.
+ *
+ * The addresses come in the resolver's order (RFC 6724 on glibc: the order to try them
+ * in), each once. The budget covers the lookup, as for #sk_tcp_connect: a name that
+ * needs the system's resolver is looked up on a helper thread and the call returns
+ * #SK_ETIMEDOUT on time even when the lookup hangs; numeric addresses and
+ * `"localhost"` need no thread and no time; with a budget of 0, any other name is
+ * #SK_ETIMEDOUT at once.
+ *
+ * @param host        A name or numeric address; not NULL, not empty.
+ * @param port        0 to 65535.
+ * @param[out] addrs  Receives the first @p cap addresses; may be NULL when @p cap is 0.
+ * @param cap         The number of entries @p addrs has room for.
+ * @param[out] count  Receives the number of addresses the name has, which may exceed
+ *                    @p cap (only @p cap are stored); 0 on failure. Not NULL.
+ * @param timeout_ms  Budget in milliseconds, 0, or #SK_FOREVER.
+ * @return #SK_OK, #SK_EINVAL (NULL @p count or @p host, NULL @p addrs with @p cap
+ *         above 0, empty @p host, port out of range, bad timeout), #SK_ETIMEDOUT or
+ *         #SK_ENOTFOUND (the name does not resolve, or the resolver failed).
+ */
+SK_API int sk_addr_resolve_all(const char *host, int port, sk_addr *addrs, size_t cap, size_t *count,
+                               int timeout_ms);
+
+/**
  * @brief Fill an #sk_addr from a system `struct sockaddr_in` or `struct sockaddr_in6`.
  *
  * An IPv4-mapped IPv6 address becomes the IPv4 address it maps.
