@@ -385,6 +385,8 @@ SK_API void sk_tcp_close(sk_tcp *t);
  * every byte sent), then reads and discards whatever the peer still sends until its
  * end of stream, all within the one budget, then closes like #sk_tcp_close (leaving
  * its poller too). Bytes read ahead by #sk_tcp_recv_until are discarded as well.
+ * After `sk_tcp_shutdown(conn, SK_SHUT_RD)` the receiving half reads as ended, so the
+ * call returns #SK_OK without waiting for the peer.
  *
  * The endpoint is freed in every case, success or failure: @p conn must not be used
  * again, by any thread.
