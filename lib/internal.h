@@ -49,6 +49,12 @@ int sk__addr_to(const sk_addr *addr, int family, struct sockaddr_storage *ss, so
 /* getsockname/getpeername into an sk_addr. */
 int sk__sockname(int fd, int peer, sk_addr *addr);
 
+/* setsockopt of one int; SK_OK or the mapped failure. */
+int sk__set_int_opt(int fd, int level, int name, int value);
+/* The system lacks an option the call needs: SK_EOS with errno ENOPROTOOPT (never a
+ * silent no-op). */
+int sk__no_option(void);
+
 /* TCP_NODELAY on or off. */
 int sk__set_nodelay(int fd, int on);
 

@@ -27,19 +27,25 @@ static int open_socket(int family, int socktype, int nonblock, int *fd)
     return *fd < 0 ? sk__map_errno(errno) : SK_OK;
 }
 
-static int set_int_opt(int fd, int level, int name, int value)
+int sk__set_int_opt(int fd, int level, int name, int value)
 {
     return setsockopt(fd, level, name, &value, sizeof value) == 0 ? SK_OK : sk__map_errno(errno);
+}
+
+int sk__no_option(void)
+{
+    errno = ENOPROTOOPT;
+    return SK_EOS;
 }
 
 static int bind_fd(int fd, int family, int reuse, const struct sockaddr *sa, socklen_t len, int v6only)
 {
     int rc = SK_OK;
     if (reuse)
-        rc = set_int_opt(fd, SOL_SOCKET, SO_REUSEADDR, 1);
+        rc = sk__set_int_opt(fd, SOL_SOCKET, SO_REUSEADDR, 1);
     /* Never left to the system's default (net.ipv6.bindv6only). */
     if (rc == SK_OK && family == AF_INET6)
-        rc = set_int_opt(fd, IPPROTO_IPV6, IPV6_V6ONLY, v6only);
+        rc = sk__set_int_opt(fd, IPPROTO_IPV6, IPV6_V6ONLY, v6only);
     if (rc == SK_OK && bind(fd, sa, len) != 0)
         rc = sk__map_errno(errno);
     return rc;
@@ -103,5 +109,5 @@ int sk__open_bound(const char *host, int port, int socktype, int nonblock, int r
 
 int sk__set_nodelay(int fd, int on)
 {
-    return setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, sizeof on) == 0 ? SK_OK : sk__map_errno(errno);
+    return sk__set_int_opt(fd, IPPROTO_TCP, TCP_NODELAY, on);
 }

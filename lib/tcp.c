@@ -1,21 +1,13 @@
 /* TCP endpoints: connections and listeners. Connected sockets stay in blocking mode
  * and move bytes through the I/O core (io.c); listeners are non-blocking and wait in
  * poll(), because accept4() has no per-call "don't wait" flag. Connecting is in
- * connect.c. */
-#include "internal.h"
+ * connect.c; graceful and abortive close and the keepalive options in tcp_life.c. */
+#include "tcp_impl.h"
 
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-struct sk_tcp {
-    sk__sock s;
-    int listening;
-    int shut;      /* SK_SHUT_* bits this end asked for; atomic: any thread may set them */
-    sk__rbuf rb;   /* read-ahead of sk_tcp_recv_until: SK_TCP_READ_BUFFER bytes, or none */
-    sk__preg preg; /* registration with a poller */
-};
 
 static int tcp_new(int fd, int listening, sk_tcp **out)
 {

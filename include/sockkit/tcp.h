@@ -12,10 +12,12 @@
  *  @brief Connected and listening TCP endpoints.
  *
  *  An #sk_tcp is created by #sk_tcp_connect, #sk_tcp_listen or #sk_tcp_accept and freed
- *  by #sk_tcp_close. Its descriptor is close-on-exec. Connected endpoints have
- *  @c TCP_NODELAY on (as Go does): small request/response exchanges never meet the
- *  40 ms Nagle plus delayed-ACK stall; #sk_tcp_set_nodelay turns it off.
- *  No call ever raises @c SIGPIPE.
+ *  by #sk_tcp_close, #sk_tcp_close_graceful (which lets the peer read everything
+ *  first) or #sk_tcp_abort (a reset). Its descriptor is close-on-exec. Connected
+ *  endpoints have @c TCP_NODELAY on (as Go does): small request/response exchanges
+ *  never meet the 40 ms Nagle plus delayed-ACK stall; #sk_tcp_set_nodelay turns it
+ *  off. Keepalive is off (#sk_tcp_set_keepalive turns it on). No call ever raises
+ *  @c SIGPIPE.
  *
  *  **Timeouts.** Every blocking call takes @c timeout_ms, a budget for the whole call
  *  however many system calls it takes: a positive number of milliseconds, @c 0 to do
@@ -63,6 +65,20 @@ typedef struct sk_iovec {
  *        by the first #sk_tcp_recv_until call on a connection and freed by #sk_tcp_close.
  */
 #define SK_TCP_READ_BUFFER 8192
+
+/**
+ * @brief A preset for #sk_tcp_set_keepalive: the first probe after 15 s of silence
+ *        (Go's @c net.KeepAliveConfig default).
+ *
+ * Keepalive is off by default; with the three presets a peer that vanished without a
+ * word (power cut, cable pulled, a NAT that forgot the connection) is noticed after
+ * 15 s + 9 x 15 s = 150 s. A program with its own traffic can pick shorter values.
+ */
+#define SK_KEEPALIVE_IDLE_S 15
+/** @brief A preset for #sk_tcp_set_keepalive: 15 s between unanswered probes (Go's default). */
+#define SK_KEEPALIVE_INTERVAL_S 15
+/** @brief A preset for #sk_tcp_set_keepalive: 9 unanswered probes end the connection (Go's default). */
+#define SK_KEEPALIVE_COUNT 9
 
 SK_BEGIN_DECLS
 
@@ -308,14 +324,106 @@ SK_API int sk_tcp_fd(const sk_tcp *t);
 SK_API int sk_tcp_set_nodelay(sk_tcp *conn, int on);
 
 /**
+ * @brief Turn TCP keepalive on with the given timings, or off. Off is the default.
+ *
+ * With keepalive on, a connection that has been silent for @p idle_s seconds gets a
+ * probe every @p interval_s seconds; after @p count unanswered probes the system ends
+ * it, and a blocked or later call returns #SK_ETIMEDOUT (or #SK_ECONNRESET when the
+ * peer's host answers with a reset). Without it, a receiver whose peer vanished
+ * without a word waits as long as its budget allows. #SK_KEEPALIVE_IDLE_S,
+ * #SK_KEEPALIVE_INTERVAL_S and #SK_KEEPALIVE_COUNT are a preset (Go's defaults):
+ * `sk_tcp_set_keepalive(conn, SK_KEEPALIVE_IDLE_S, SK_KEEPALIVE_INTERVAL_S, SK_KEEPALIVE_COUNT)`.
+ *
+ * Out-of-range values are refused before anything changes. The timings are set
+ * before keepalive is turned on, so a failure part way leaves keepalive as it was.
+ * Never blocks.
+ *
+ * @param conn        A connected endpoint.
+ * @param idle_s      Seconds of silence before the first probe, 1 to 32767; 0 turns
+ *                    keepalive off (@p interval_s and @p count are then not used, but
+ *                    must not be negative).
+ * @param interval_s  Seconds between probes, 1 to 32767.
+ * @param count       Unanswered probes that end the connection, 1 to 127.
+ * @return #SK_OK; #SK_EINVAL (NULL, a listener, a value out of range); #SK_EOS
+ *         (@c errno @c ENOPROTOOPT where the system lacks @c TCP_KEEPIDLE,
+ *         @c TCP_KEEPINTVL or @c TCP_KEEPCNT: nothing was changed; another @c errno
+ *         from @c setsockopt).
+ */
+SK_API int sk_tcp_set_keepalive(sk_tcp *conn, int idle_s, int interval_s, int count);
+
+/**
+ * @brief Bound how long sent data may stay unacknowledged (@c TCP_USER_TIMEOUT).
+ *
+ * When data this end sent (or keepalive probes) stays unacknowledged for
+ * @p timeout_ms, the system ends the connection and a blocked or later call returns
+ * #SK_ETIMEDOUT. Without it the system retransmits for many minutes (about 15 on
+ * Linux) before it gives up on a peer that vanished. With keepalive on, it also
+ * bounds how long the probes may go unanswered. Never blocks.
+ *
+ * @param conn        A connected endpoint.
+ * @param timeout_ms  Milliseconds, or 0 for the system's default behaviour.
+ * @return #SK_OK; #SK_EINVAL (NULL, a listener, a negative @p timeout_ms); #SK_EOS
+ *         (@c errno @c ENOPROTOOPT where the system lacks @c TCP_USER_TIMEOUT;
+ *         another @c errno from @c setsockopt).
+ */
+SK_API int sk_tcp_set_user_timeout(sk_tcp *conn, int timeout_ms);
+
+/**
  * @brief Close the endpoint and free it (its read buffer too). NULL is a no-op.
  *
- * Never blocks: unsent data is left to the system to deliver. @p t must not be used
- * again, by any thread.
+ * Never blocks: unsent data is left to the system to deliver. If bytes from the peer
+ * are still unread, though, the system sends a reset instead of an end of stream, and
+ * the peer may lose what it had not read yet: a server that closes after its response
+ * without reading the rest of the request should use #sk_tcp_close_graceful.
+ * #sk_tcp_abort resets on purpose. @p t must not be used again, by any thread.
  *
  * @param t  An endpoint, or NULL.
  */
 SK_API void sk_tcp_close(sk_tcp *t);
+
+/**
+ * @brief Close after the peer has read everything: end of stream, wait for the
+ *        peer's, then close and free.
+ *
+ * Why it exists: closing a connection while bytes from the peer are still unread
+ * makes the system send a reset instead of an end of stream, and a reset can destroy
+ * the last response the peer has not read yet (a server that answers and closes
+ * without reading the rest of a request, or a pipelined one, loses its answer this
+ * way). This call shuts down the sending half (the peer sees end of stream after
+ * every byte sent), then reads and discards whatever the peer still sends until its
+ * end of stream, all within the one budget, then closes like #sk_tcp_close (leaving
+ * its poller too). Bytes read ahead by #sk_tcp_recv_until are discarded as well.
+ * After `sk_tcp_shutdown(conn, SK_SHUT_RD)` the receiving half reads as ended, so the
+ * call returns #SK_OK without waiting for the peer.
+ *
+ * The endpoint is freed in every case, success or failure: @p conn must not be used
+ * again, by any thread.
+ *
+ * @param conn        A connected endpoint; freed whatever the outcome. NULL is
+ *                    #SK_EINVAL (nothing to free).
+ * @param timeout_ms  Budget for the wait for the peer's end of stream, in
+ *                    milliseconds, 0 (only what has already arrived), or
+ *                    #SK_FOREVER.
+ * @return #SK_OK (the peer closed in time); #SK_ETIMEDOUT (it had not, when the budget
+ *         ran out: the connection was closed anyway, see #sk_tcp_close);
+ *         #SK_ECONNRESET (the peer reset the connection); #SK_EINVAL (NULL, a
+ *         listener, bad timeout; the endpoint is freed all the same); #SK_EOS
+ *         (e.g. @c ENOTCONN: the connection was already gone).
+ */
+SK_API int sk_tcp_close_graceful(sk_tcp *conn, int timeout_ms);
+
+/**
+ * @brief Close with a reset now (@c SO_LINGER 0) and free. NULL is a no-op.
+ *
+ * Unsent data is dropped and the peer's next call fails with #SK_ECONNRESET
+ * (@c ECONNRESET) instead of seeing an orderly end of stream: for a proxy that must
+ * tell its client the transfer was cut short, or a server shedding load that must
+ * not keep the connection in @c TIME_WAIT. Never blocks. @p conn must not be used
+ * again, by any thread.
+ *
+ * @param conn  An endpoint, or NULL.
+ */
+SK_API void sk_tcp_abort(sk_tcp *conn);
 
 SK_END_DECLS
 

@@ -1,0 +1,17 @@
+/* The inside of an sk_tcp, for the files that implement the TCP calls only: tcp.c
+ * (connections, listeners, transfers) and tcp_life.c (how a connection ends, and
+ * the options that decide when a dead one is noticed). */
+#ifndef SOCKKIT_TCP_IMPL_H
+#define SOCKKIT_TCP_IMPL_H
+
+#include "internal.h"
+
+struct sk_tcp {
+    sk__sock s;
+    int listening;
+    int shut;      /* SK_SHUT_* bits this end asked for; atomic: any thread may set them */
+    sk__rbuf rb;   /* read-ahead of sk_tcp_recv_until: SK_TCP_READ_BUFFER bytes, or none */
+    sk__preg preg; /* registration with a poller */
+};
+
+#endif /* SOCKKIT_TCP_IMPL_H */
