@@ -177,6 +177,12 @@ Test(resolve, a_child_after_fork_can_look_names_up_while_the_parents_lookups_han
     pid_t pid;
 
     fill_the_lookup_places(port, 3000);
+    /* Fork only once every helper thread is asleep in the lookup: a thread still being
+     * created holds the thread-list locks of a sanitizer's runtime, and a child forked
+     * then could never start a thread of its own (under ASan the child's lookup hung). */
+    for (int i = 0; i < 500 && shim_running() < 500; i++)
+        tu_sleep_ms(10);
+    cr_assert_eq(shim_running(), 500, "the 500 lookups did not all start");
     pid = fork();
     cr_assert_neq(pid, -1);
     if (pid == 0) {
