@@ -28,7 +28,8 @@
     X(SK_EMSGSIZE,       -11, 0,         "datagram too large")                     \
     X(SK_EMFILE,         -12, 0,         "too many open files")                    \
     X(SK_EOS,            -13, 0,         "system error")                           \
-    X(SK_ETOOLONG,       -14, ENOBUFS,   "no delimiter within the buffer")
+    X(SK_ETOOLONG,       -14, ENOBUFS,   "no delimiter within the buffer")        \
+    X(SK_ECANCELED,      -15, ECANCELED, "operation cancelled")
 
 /* System errno -> code; any errno not listed is SK_EOS. */
 #define SK__ERRNO_MAP(X)                                                           \
@@ -41,7 +42,7 @@
     X(EMSGSIZE, SK_EMSGSIZE)                                                       \
     X(EMFILE, SK_EMFILE)          X(ENFILE, SK_EMFILE)                             \
     X(ENOMEM, SK_ENOMEM)          X(ENOBUFS, SK_ENOMEM)                            \
-    X(ETIMEDOUT, SK_ETIMEDOUT)                                                     \
+    X(ETIMEDOUT, SK_ETIMEDOUT)     X(ECANCELED, SK_ECANCELED)                       \
     X(EAFNOSUPPORT, SK_EINVAL)
 
 /* The code for a system call's errno value. */

@@ -29,10 +29,11 @@ static const struct code_entry codes[] = {
     {SK_EMFILE, -12, "SK_EMFILE"},
     {SK_EOS, -13, "SK_EOS"},
     {SK_ETOOLONG, -14, "SK_ETOOLONG"},
+    {SK_ECANCELED, -15, "SK_ECANCELED"},
 };
 #define NCODES (sizeof codes / sizeof codes[0])
 
-static const int unknown_codes[] = {1, 2, -15, -999, 1000, INT_MIN, INT_MAX};
+static const int unknown_codes[] = {1, 2, -16, -999, 1000, INT_MIN, INT_MAX};
 #define NUNKNOWN (sizeof unknown_codes / sizeof unknown_codes[0])
 
 Test(error, ok_is_zero_and_every_other_code_is_negative)

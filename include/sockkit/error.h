@@ -15,7 +15,7 @@
  *  failure, @c errno is set to the closest POSIX value: @c EINVAL for #SK_EINVAL,
  *  @c ETIMEDOUT for #SK_ETIMEDOUT, @c EMSGSIZE for #SK_ETRUNCATED, @c ENOENT for a name
  *  that does not resolve, @c ENOTCONN for an orderly end of stream, @c ENOBUFS for
- *  #SK_ETOOLONG.
+ *  #SK_ETOOLONG, @c ECANCELED for #SK_ECANCELED.
  *
  *  Codes have explicit values that are never renumbered or reused; new codes are added
  *  at the end.
@@ -37,7 +37,8 @@ enum sk_error {
     SK_EMSGSIZE = -11,      /**< A datagram too large to send. */
     SK_EMFILE = -12,        /**< Out of file descriptors (EMFILE or ENFILE). */
     SK_EOS = -13,           /**< Any other system error: @c errno tells which. */
-    SK_ETOOLONG = -14       /**< No delimiter within the caller's buffer (#sk_tcp_recv_until): the bytes that fit were stored. */
+    SK_ETOOLONG = -14,      /**< No delimiter within the caller's buffer (#sk_tcp_recv_until): the bytes that fit were stored. */
+    SK_ECANCELED = -15      /**< The operation was cancelled: a connect attempt abandoned because another won (#sk_connect_attempt). */
 };
 
 SK_BEGIN_DECLS

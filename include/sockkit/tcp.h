@@ -85,11 +85,17 @@ SK_BEGIN_DECLS
 /**
  * @brief Connect to @p host : @p port.
  *
- * Resolves @p host (a name or a numeric IPv4 or IPv6 address) and tries every address
- * it resolves to, in the resolver's order, until one accepts, all within the one budget:
- * with several addresses, each attempt but the last gets a share of what is left (at
- * least 2 s where the budget allows), so one address that drops packets does not use
- * the whole budget.
+ * Resolves @p host (a name or a numeric IPv4 or IPv6 address) and connects to the
+ * addresses it resolves to with Happy Eyeballs v2 (RFC 8305), all within the one
+ * budget. The resolver's list, in the system's RFC 6724 order, is interleaved by
+ * family (first-address-family count 1: the first address, then one of the other
+ * family, and so on). The first attempt starts at once; each next one starts when the
+ * attempt delay (#SK_CONNECT_DELAY_DEFAULT_MS, 250 ms) has passed since the last
+ * start, or at once when a running attempt fails. Earlier attempts keep running while
+ * later ones start; the first to connect wins and every other socket is closed, so an
+ * address that drops packets costs 250 ms, not the budget. A single address costs
+ * what a plain connect does: socket, connect, poll, getpeername, and two calls to
+ * make the socket blocking and set TCP_NODELAY.
  *
  * The budget covers the name lookup too: a name that needs the system's resolver is
  * looked up on a short-lived helper thread, and the call returns #SK_ETIMEDOUT on
@@ -99,16 +105,107 @@ SK_BEGIN_DECLS
  * thread, nor does a budget of #SK_FOREVER; with a budget of 0, a name that needs a
  * lookup is #SK_ETIMEDOUT at once.
  *
+ * #sk_tcp_connect_report says what each attempt did; #sk_tcp_connect_with also sets
+ * the attempt delay.
+ *
  * @param[out] conn   Receives the connected endpoint; set to NULL on failure.
  * @param host        Name or numeric address; not NULL, not empty.
  * @param port        1 to 65535.
  * @param timeout_ms  Budget in milliseconds, 0, or #SK_FOREVER.
  * @return #SK_OK; #SK_EINVAL (NULL @p conn or @p host, empty @p host, port out of
  *         range, bad timeout); #SK_ENOTFOUND; #SK_ECONNREFUSED; #SK_ETIMEDOUT;
- *         #SK_EUNREACH; #SK_EMFILE; #SK_ENOMEM; #SK_EOS. When every address fails, the
- *         first address's failure is returned.
+ *         #SK_EUNREACH; #SK_EMFILE; #SK_ENOMEM; #SK_EOS. When every attempt fails,
+ *         the call returns the first attempt's code with its errno (as Go does: the
+ *         first address is the one the system prefers); an attempt still running when
+ *         the budget ends failed with #SK_ETIMEDOUT.
  */
 SK_API int sk_tcp_connect(sk_tcp **conn, const char *host, int port, int timeout_ms);
+
+/** @brief The attempt delay of Happy Eyeballs v2 unless told otherwise (RFC 8305), in ms. */
+#define SK_CONNECT_DELAY_DEFAULT_MS 250
+
+/** @brief The version of #sk_connect_options this header describes. */
+#define SK_CONNECT_OPTIONS_VERSION 1
+
+/**
+ * @brief Options of #sk_tcp_connect_with; versioned, so that it can grow.
+ *
+ * Start from #SK_CONNECT_OPTIONS_INIT, then set what you need: a later release may
+ * add members at the end, under a new version number, and keeps reading a struct of
+ * an older version as that version had it.
+ */
+typedef struct sk_connect_options {
+    /** #SK_CONNECT_OPTIONS_VERSION (the version the caller was built with); 0 or a
+     *  version newer than the library's is #SK_EINVAL. */
+    unsigned version;
+    /** Milliseconds between the starts of two attempts: 0 tries the addresses one at a
+     *  time (each but the last with a share of what is left of the budget, at least 2 s
+     *  where the budget allows, as the library did before Happy Eyeballs); else
+     *  clamped to 100 .. 2000 as RFC 8305 says. Negative is #SK_EINVAL. */
+    int attempt_delay_ms;
+} sk_connect_options;
+
+/** @brief The defaults: `sk_connect_options o = SK_CONNECT_OPTIONS_INIT;` */
+#define SK_CONNECT_OPTIONS_INIT { SK_CONNECT_OPTIONS_VERSION, SK_CONNECT_DELAY_DEFAULT_MS }
+
+/**
+ * @brief One connect attempt, as #sk_tcp_connect_report reports it.
+ *
+ * Times are whole milliseconds from the start of the call. An attempt abandoned
+ * because another one connected first has #SK_ECANCELED (sys_errno 0); one the budget
+ * cut off has #SK_ETIMEDOUT (sys_errno @c ETIMEDOUT).
+ *
+ * When the name lookup fails, the report holds one entry with an empty @c addr (all
+ * zero) and the call's code (#SK_ENOTFOUND, or #SK_ETIMEDOUT when the budget ended
+ * first); its @c sys_errno keeps getaddrinfo's detail: the `EAI_*` value (negative in
+ * glibc, so never mistaken for an errno: `EAI_NONAME`, `EAI_AGAIN`, `EAI_FAIL`...), or
+ * @c errno for `EAI_SYSTEM` and for a lookup the budget cut off.
+ */
+typedef struct sk_connect_attempt {
+    sk_addr addr;   /**< The address tried. */
+    int code;       /**< #SK_OK for the winner, else its SK_E* code. */
+    int sys_errno;  /**< errno of that attempt, 0 if none. */
+    int started_ms; /**< When it started, from the call's start. */
+    int ended_ms;   /**< When it ended (or was abandoned), from the call's start. */
+} sk_connect_attempt;
+
+/**
+ * @brief #sk_tcp_connect, reporting every attempt.
+ *
+ * Connects exactly as #sk_tcp_connect does and fills @p attempts with one entry per
+ * attempt, in the order the attempts started (the interleaved order), successful or
+ * not: the winner's entry has #SK_OK. The return value follows #sk_tcp_connect's rule.
+ *
+ * @param[out] conn   Receives the connected endpoint; set to NULL on failure.
+ * @param host        Name or numeric address; not NULL, not empty.
+ * @param port        1 to 65535.
+ * @param timeout_ms  Budget in milliseconds, 0, or #SK_FOREVER.
+ * @param[out] attempts Room for @p cap entries; may be NULL when @p cap is 0.
+ * @param cap         Entries @p attempts has room for.
+ * @param[out] count  Receives the number of attempts made, which may exceed @p cap
+ *                    (only the first @p cap are stored); may be NULL.
+ * @return As #sk_tcp_connect; #SK_EINVAL also for a NULL @p attempts with @p cap > 0.
+ */
+SK_API int sk_tcp_connect_report(sk_tcp **conn, const char *host, int port, int timeout_ms,
+                                 sk_connect_attempt *attempts, size_t cap, size_t *count);
+
+/**
+ * @brief #sk_tcp_connect_report with options: the attempt delay.
+ *
+ * @param[out] conn   Receives the connected endpoint; set to NULL on failure.
+ * @param host        Name or numeric address; not NULL, not empty.
+ * @param port        1 to 65535.
+ * @param opts        The options (#SK_CONNECT_OPTIONS_INIT, then changed), or NULL for
+ *                    the defaults.
+ * @param[out] attempts Room for @p cap entries; may be NULL when @p cap is 0.
+ * @param cap         Entries @p attempts has room for.
+ * @param[out] count  Receives the number of attempts made; may be NULL.
+ * @param timeout_ms  Budget in milliseconds, 0, or #SK_FOREVER.
+ * @return As #sk_tcp_connect_report; #SK_EINVAL also for a bad @p opts (version 0 or
+ *         newer than the library's, a negative delay).
+ */
+SK_API int sk_tcp_connect_with(sk_tcp **conn, const char *host, int port, const sk_connect_options *opts,
+                               sk_connect_attempt *attempts, size_t cap, size_t *count, int timeout_ms);
 
 /**
  * @brief Listen for connections on @p host : @p port.
