@@ -122,7 +122,7 @@ stage_valgrind() {
   # every transfer path (TCP, UDP, delimited records, threads: about 2.5 minutes);
   # SK_VALGRIND_PROGRAMS=all runs every Criterion program (about 7 minutes), or give
   # names, space separated ("test_poller_shared threads_shared").
-  local selected=${SK_VALGRIND_PROGRAMS:-"test_tcp_shared test_udp_shared test_tcp_records_shared test_resolve_shared threads_shared"}
+  local selected=${SK_VALGRIND_PROGRAMS:-"test_tcp_shared test_udp_shared test_tcp_records_shared test_resolve_shared test_connect_shared threads_shared"}
   echo "   programs: $selected"
   for prog in "$dir"/tests/test_*_shared "$dir"/tests/threads/threads_shared; do
     [ -x "$prog" ] || continue
@@ -130,8 +130,9 @@ stage_valgrind() {
     if [ "$selected" != all ] && [[ " $selected " != *" $name "* ]]; then continue; fi
     local env=(CRITERION_JOBS=2) args=()
     case "$name" in
+      test_faults_connect*) env+=("LD_PRELOAD=$root/$dir/tests/libsk_faultshim.so:$root/$dir/tests/libsk_gaishim.so") ;;
       test_faults*) env+=("LD_PRELOAD=$root/$dir/tests/libsk_faultshim.so") ;;
-      test_resolve*) env+=("LD_PRELOAD=$root/$dir/tests/libsk_gaishim.so") ;;
+      test_resolve*|test_connect*) env+=("LD_PRELOAD=$root/$dir/tests/libsk_gaishim.so") ;;
     esac
     # Left out under Valgrind, on purpose (they run in every other build):
     #  - the allocation faults: Valgrind's own malloc (preloaded before the shim) is the

@@ -4,6 +4,10 @@
  *   again.sk-test      fails with EAI_AGAIN (a name server that does not answer)
  *   fail.sk-test       fails with EAI_FAIL
  *   noname.sk-test     fails with EAI_NONAME
+ *   addrs-T-T-...sk-test  resolves to a chosen list, in that order, each T an address
+ *                      with the port asked for: "6" is ::1, a number N is 127.0.0.N
+ *                      ("addrs-6-6-2-3.sk-test": ::1, ::1, 127.0.0.2, 127.0.0.3), for
+ *                      the Happy Eyeballs tests
  * sk_gaishim_last_tid() tells which thread made the last call, and
  * sk_gaishim_running() how many calls are inside getaddrinfo now (the tests find both
  * with dlsym). */
@@ -14,6 +18,7 @@
 #include <dlfcn.h>
 #include <netdb.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
@@ -43,6 +48,48 @@ static int has_suffix(const char *s, const char *suffix)
     return n >= k && strcmp(s + n - k, suffix) == 0;
 }
 
+/* The list an "addrs-" name stands for (spec: its tokens up to ".sk-test"), made of
+ * the real resolver's numeric entries chained together (glibc frees a list node by
+ * node, so the chain frees as one). */
+static int chosen_list(gai_fn real, const char *spec, const char *service, const struct addrinfo *hints,
+                       struct addrinfo **res)
+{
+    struct addrinfo h = hints ? *hints : (struct addrinfo){ 0 };
+    struct addrinfo *head = NULL, **tail = &head;
+    h.ai_flags |= AI_NUMERICHOST;
+    h.ai_family = AF_UNSPEC;
+    while (*spec != '.' && *spec != '\0') {
+        char text[32];
+        struct addrinfo *one;
+        int rc;
+        if (*spec == '6') {
+            strcpy(text, "::1");
+            spec++;
+        } else {
+            char *end;
+            long n = strtol(spec, &end, 10);
+            if (end == spec || n < 1 || n > 254)
+                break;
+            snprintf(text, sizeof text, "127.0.0.%ld", n);
+            spec = end;
+        }
+        if (*spec == '-')
+            spec++;
+        if ((rc = real(text, service, &h, &one)) != 0) {
+            if (head != NULL)
+                freeaddrinfo(head);
+            return rc;
+        }
+        *tail = one;
+        while (*tail != NULL)
+            tail = &(*tail)->ai_next;
+    }
+    if (head == NULL)
+        return EAI_NONAME;
+    *res = head;
+    return 0;
+}
+
 SHIM_EXPORT int getaddrinfo(const char *node, const char *service, const struct addrinfo *hints,
                             struct addrinfo **res)
 {
@@ -62,6 +109,8 @@ SHIM_EXPORT int getaddrinfo(const char *node, const char *service, const struct 
         return EAI_AGAIN;
     if (strcmp(node, "fail.sk-test") == 0)
         return EAI_FAIL;
+    if (strncmp(node, "addrs-", 6) == 0)
+        return chosen_list(real, node + 6, service, hints, res);
     if (strncmp(node, "slow", 4) != 0)
         return EAI_NONAME;
     atomic_fetch_add(&running, 1);
