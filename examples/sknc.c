@@ -27,6 +27,7 @@
 #define _POSIX_C_SOURCE 200809L
 
 #include <errno.h>
+#include <netdb.h>
 #include <poll.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -288,6 +289,23 @@ static int copy_loop(peer *p)
     return 0;
 }
 
+/* -v after a failed connect: every attempt, as the library reports it. */
+static void say_attempts(const sk_connect_attempt *att, size_t stored, size_t count)
+{
+    char a[SK_ADDR_STRLEN];
+    for (size_t i = 0; i < stored; i++) {
+        const sk_connect_attempt *t = &att[i];
+        const char *detail = t->sys_errno < 0 ? gai_strerror(t->sys_errno)
+                             : t->sys_errno > 0 ? strerror(t->sys_errno) : "-";
+        if (sk_addr_format(&t->addr, a, sizeof a) != SK_OK)
+            snprintf(a, sizeof a, "(name lookup)");
+        say("attempt %zu: %s %s (%s), %d..%d ms", i + 1, a, sk_errname(t->code), detail, t->started_ms,
+            t->ended_ms);
+    }
+    if (count > stored)
+        say("and %zu more attempts", count - stored);
+}
+
 static int run_connect(void)
 {
     peer p = { 0 };
@@ -306,10 +324,17 @@ static int run_connect(void)
         sk_udp_close(p.udp);
         return status;
     }
-    rc = sk_tcp_connect(&p.tcp, opt.host, opt.port, opt.wait_ms > 0 ? opt.wait_ms : SK_FOREVER);
-    if (rc != SK_OK) {
-        report(what, rc, errno);
-        return 1;
+    {
+        sk_connect_attempt att[16];
+        size_t count = 0;
+        rc = sk_tcp_connect_report(&p.tcp, opt.host, opt.port, opt.wait_ms > 0 ? opt.wait_ms : SK_FOREVER, att,
+                                   sizeof att / sizeof att[0], &count);
+        if (rc != SK_OK) {
+            int err = errno;
+            say_attempts(att, count < sizeof att / sizeof att[0] ? count : sizeof att / sizeof att[0], count);
+            report(what, rc, err);
+            return 1;
+        }
     }
     if (sk_tcp_peer_addr(p.tcp, &p.addr) == SK_OK)
         say("connected to %s (tcp)", addr_text(&p.addr, a));
