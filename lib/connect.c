@@ -80,6 +80,15 @@ static void fail_attempt(he_run *r, size_t i, int code, int err, int64_t now)
     note_end(r, i, code, err, now);
 }
 
+/* Every attempt still running among the first n ends with code and err. */
+static void fail_running(he_run *r, size_t n, int code, int err)
+{
+    int64_t now = sk__now_ns();
+    for (size_t i = 0; i < n; i++)
+        if (r->fd[i] >= 0)
+            fail_attempt(r, i, code, err, now);
+}
+
 /* Interleave the list by family, first-address-family count 1: A1 B1 A2 B2 ...
  * where A is the first address's family, then the rest of the longer one. */
 static void interleave(const struct addrinfo *list, const struct addrinfo **order, size_t n)
@@ -224,10 +233,7 @@ static long race(he_run *r, int64_t delay_ns)
         if (ready < 0 && errno != EINTR) {
             /* poll itself failed (ENOMEM): every running attempt ends with it. */
             int err = errno;
-            now = sk__now_ns();
-            for (size_t i = 0; i < next; i++)
-                if (r->fd[i] >= 0)
-                    fail_attempt(r, i, sk__map_errno(err), err, now);
+            fail_running(r, next, sk__map_errno(err), err);
             return -1;
         }
         for (int k = 0; ready > 0 && k < nfd; k++) {
@@ -246,17 +252,11 @@ static long race(he_run *r, int64_t delay_ns)
 
         /* What the budget cut off. */
         if (sk__deadline_expired(r->dl)) {
-            now = sk__now_ns();
-            for (size_t i = 0; i < next; i++)
-                if (r->fd[i] >= 0)
-                    fail_attempt(r, i, SK_ETIMEDOUT, ETIMEDOUT, now);
+            fail_running(r, next, SK_ETIMEDOUT, ETIMEDOUT);
             return -1;
         }
         if (serial && running > 0 && sk__deadline_expired(&part)) {
-            now = sk__now_ns();
-            for (size_t i = 0; i < next; i++)
-                if (r->fd[i] >= 0)
-                    fail_attempt(r, i, SK_ETIMEDOUT, ETIMEDOUT, now);
+            fail_running(r, next, SK_ETIMEDOUT, ETIMEDOUT);
             running = 0;
         }
     }
