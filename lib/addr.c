@@ -1,4 +1,4 @@
-/* sk_addr: a caller-allocated copy of a sockaddr_in or sockaddr_in6. */
+/* sk_addr: a caller-allocated copy of a sockaddr_in, sockaddr_in6 or sockaddr_un. */
 #include "internal.h"
 
 #include <arpa/inet.h>
@@ -6,12 +6,17 @@
 #include <netinet/in.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/un.h>
 
 _Static_assert(sizeof(sk_addr) == 128, "sk_addr is 128 bytes: part of the ABI");
 _Static_assert(sizeof(struct sockaddr_in6) <= sizeof(((sk_addr *)0)->u.bytes),
                "sk_addr holds a sockaddr_in6");
 _Static_assert(SK_ADDR_STRLEN >= 1 + INET6_ADDRSTRLEN - 1 + 1 + 10 + 2 + 5 + 1,
                "SK_ADDR_STRLEN holds the longest text");
+_Static_assert(sizeof(struct sockaddr_un) <= sizeof(((sk_addr *)0)->u.bytes), "sk_addr holds a sockaddr_un");
+/* "unix:@" and the longest abstract name, every byte escaped as \xHH; a path is shorter. */
+_Static_assert(SK_ADDR_STRLEN >= 6 + 4 * (SK__UN_PATH_MAX - 1) + 1, "SK_ADDR_STRLEN holds a Unix address");
+_Static_assert(SK_ADDR_STRLEN >= 5 + 2 + SK__UN_PATH_MAX + 1, "SK_ADDR_STRLEN holds a Unix path");
 
 static void addr_clear(sk_addr *addr)
 {
@@ -47,6 +52,22 @@ int sk__addr_from(sk_addr *addr, const struct sockaddr *sa, socklen_t len)
         addr->len = sizeof in6;
         return SK_OK;
     }
+    if (sa->sa_family == AF_UNIX && len >= (socklen_t)SK__UN_PATH_OFF) {
+        size_t n = (size_t)len - SK__UN_PATH_OFF;
+        if (n > SK__UN_PATH_MAX)
+            n = SK__UN_PATH_MAX;
+        memcpy(addr->u.bytes, sa, SK__UN_PATH_OFF + n);
+        if (n > 0 && addr->u.bytes[SK__UN_PATH_OFF] != 0) {
+            /* A path ends at its first NUL, whatever length the system reported:
+             * one file, one sk_addr (the bytes after it are zero). */
+            size_t k = strnlen((const char *)addr->u.bytes + SK__UN_PATH_OFF, n);
+            memset(addr->u.bytes + SK__UN_PATH_OFF + k, 0, sizeof addr->u.bytes - SK__UN_PATH_OFF - k);
+            n = k < SK__UN_PATH_MAX ? k + 1 : k;
+        }
+        /* Unnamed (n 0), or an abstract name of exactly n - 1 bytes. */
+        addr->len = (unsigned)(SK__UN_PATH_OFF + n);
+        return SK_OK;
+    }
     return sk__fail(SK_EINVAL);
 }
 
@@ -61,6 +82,8 @@ static int addr_family(const sk_addr *addr)
         return AF_INET;
     if (fam == AF_INET6 && addr->len == sizeof(struct sockaddr_in6))
         return AF_INET6;
+    if (fam == AF_UNIX && addr->len >= SK__UN_PATH_OFF && addr->len <= SK__UN_PATH_OFF + SK__UN_PATH_MAX)
+        return AF_UNIX;
     return 0;
 }
 
@@ -137,6 +160,105 @@ static int parse_scope(const char *s, size_t n, uint32_t *scope)
     return 0;
 }
 
+int sk__unix_addr(struct sockaddr_un *su, socklen_t *len, const char *name, size_t nlen)
+{
+    memset(su, 0, sizeof *su);
+    su->sun_family = AF_UNIX;
+    if (nlen == 0) {
+        *len = (socklen_t)SK__UN_PATH_OFF;
+        return SK_OK;
+    }
+    if (name[0] == '@') {
+        /* Abstract: a leading NUL, then the name, its exact length kept. */
+        if (nlen - 1 > SK__UN_PATH_MAX - 1)
+            return sk__fail(SK_EINVAL);
+        memcpy(su->sun_path + 1, name + 1, nlen - 1);
+        *len = (socklen_t)(SK__UN_PATH_OFF + nlen);
+        return SK_OK;
+    }
+    /* A path and its NUL; a path that does not fit is refused, never cut. */
+    if (nlen > SK__UN_PATH_MAX - 1 || memchr(name, '\0', nlen) != NULL)
+        return sk__fail(SK_EINVAL);
+    memcpy(su->sun_path, name, nlen);
+    *len = (socklen_t)(SK__UN_PATH_OFF + nlen + 1);
+    return SK_OK;
+}
+
+static int hex_digit(int c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+/* The text after "unix:": "" (unnamed), "@name" (abstract; \\ and \xHH stand for a
+ * backslash and any byte) or a path, taken as it is. */
+static int parse_unix(sk_addr *addr, const char *s)
+{
+    char name[SK__UN_PATH_MAX + 1];
+    size_t n = 0;
+    struct sockaddr_un su;
+    socklen_t len;
+
+    if (s[0] == '@') {
+        name[n++] = '@';
+        for (const char *p = s + 1; *p != '\0'; p++) {
+            int c = (unsigned char)*p;
+            if (n == sizeof name)
+                return sk__fail(SK_EINVAL);
+            if (c == '\\') {
+                int hi, lo;
+                if (p[1] == '\\') {
+                    p++;
+                } else if (p[1] == 'x' && (hi = hex_digit(p[2])) >= 0 && (lo = hex_digit(p[3])) >= 0) {
+                    c = hi * 16 + lo;
+                    p += 3;
+                } else {
+                    return sk__fail(SK_EINVAL);
+                }
+            }
+            name[n++] = (char)c;
+        }
+        if (sk__unix_addr(&su, &len, name, n) != SK_OK)
+            return SK_EINVAL;
+    } else if (sk__unix_addr(&su, &len, s, strlen(s)) != SK_OK) {
+        return SK_EINVAL;
+    }
+    memcpy(addr->u.bytes, &su, (size_t)len);
+    addr->len = (unsigned)len;
+    return SK_OK;
+}
+
+/* The text of a Unix address, "unix:" and its name (see parse_unix); a path that
+ * begins with '@' is written "./@...", so that it reads back as a path. */
+static int format_unix(const sk_addr *addr, char *text, size_t cap)
+{
+    const unsigned char *p = addr->u.bytes + SK__UN_PATH_OFF;
+    size_t n = addr->len - SK__UN_PATH_OFF, k;
+
+    if (n == 0)
+        return snprintf(text, cap, "unix:");
+    if (p[0] != 0)
+        return snprintf(text, cap, "unix:%s%.*s", p[0] == '@' ? "./" : "", (int)strnlen((const char *)p, n),
+                        (const char *)p);
+    k = (size_t)snprintf(text, cap, "unix:@");
+    for (size_t i = 1; i < n; i++) {
+        int c = p[i];
+        if (c == '\\')
+            k += (size_t)snprintf(text + k, cap - k, "\\\\");
+        else if (c < 0x20 || c >= 0x7f)
+            k += (size_t)snprintf(text + k, cap - k, "\\x%02x", (unsigned)c);
+        else
+            text[k++] = (char)c;
+    }
+    text[k] = '\0';
+    return (int)k;
+}
+
 int sk_addr_parse(sk_addr *addr, const char *text)
 {
     char host[INET6_ADDRSTRLEN];
@@ -148,6 +270,8 @@ int sk_addr_parse(sk_addr *addr, const char *text)
     if (text == NULL)
         return sk__fail(SK_EINVAL);
 
+    if (strncmp(text, "unix:", 5) == 0)
+        return parse_unix(addr, text + 5);
     if (text[0] == '[') {
         const char *close = strchr(text + 1, ']');
         const char *pct;
@@ -209,7 +333,9 @@ int sk_addr_format(const sk_addr *addr, char *buf, size_t cap)
         buf[0] = '\0';
     if (fam == 0 || buf == NULL)
         return sk__fail(SK_EINVAL);
-    if (fam == AF_INET) {
+    if (fam == AF_UNIX) {
+        n = format_unix(addr, text, sizeof text);
+    } else if (fam == AF_INET) {
         struct sockaddr_in in;
         memcpy(&in, addr->u.bytes, sizeof in);
         if (inet_ntop(AF_INET, &in.sin_addr, host, sizeof host) == NULL)
@@ -253,6 +379,7 @@ int sk_addr_family(const sk_addr *addr)
     switch (addr_family(addr)) {
     case AF_INET: return 4;
     case AF_INET6: return 6;
+    case AF_UNIX: return SK_ADDR_UNIX;
     default: return sk__fail(SK_EINVAL);
     }
 }
@@ -320,10 +447,10 @@ int sk_addr_from_sockaddr(sk_addr *addr, const void *sa, size_t len)
     if (addr == NULL)
         return sk__fail(SK_EINVAL);
     addr_clear(addr);
-    if (sa == NULL || len < sizeof(struct sockaddr_in))
+    if (sa == NULL || len < SK__UN_PATH_OFF)
         return sk__fail(SK_EINVAL);
     memcpy(&fam, (const char *)sa + offsetof(struct sockaddr, sa_family), sizeof fam);
-    if (fam == AF_INET6 && len < sizeof(struct sockaddr_in6))
+    if ((fam != AF_UNIX && len < sizeof(struct sockaddr_in)) || (fam == AF_INET6 && len < sizeof(struct sockaddr_in6)))
         return sk__fail(SK_EINVAL);
     {
         /* Copy first: the caller's pointer need not be aligned for a sockaddr. */

@@ -12,7 +12,9 @@
 
 #include <netdb.h>
 #include <stdint.h>
+#include <stddef.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 
 #include "deadline.h"
 #include "error_map.h"
@@ -40,6 +42,17 @@ const struct addrinfo *sk__pick_listen_addr(const struct addrinfo *list);
  * an IPv6 socket that takes IPv4 too (IPV6_V6ONLY off). */
 int sk__open_bound(const char *host, int port, int socktype, int nonblock, int reuse, int *fd, int *family,
                    int *dual);
+
+/* A sockaddr_un: where its name starts, and the room for it (108 on Linux). A path
+ * takes at most SK__UN_PATH_MAX - 1 bytes (its NUL must fit), an abstract name as
+ * many after its leading NUL. */
+#define SK__UN_PATH_OFF offsetof(struct sockaddr_un, sun_path)
+#define SK__UN_PATH_MAX sizeof(((struct sockaddr_un *)0)->sun_path)
+
+/* A Unix address from text (lib/addr.c): "" is unnamed, "@name" abstract (name bytes
+ * taken as they are, nlen of them), anything else a path. SK_EINVAL when it does not
+ * fit. */
+int sk__unix_addr(struct sockaddr_un *su, socklen_t *len, const char *name, size_t nlen);
 
 /* sk_addr from a system address; IPv4-mapped IPv6 becomes IPv4. */
 int sk__addr_from(sk_addr *addr, const struct sockaddr *sa, socklen_t len);

@@ -14,7 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define CHAT_NAME_CAP 72             /* a client's tag with its NUL: "[ipv6%scope]:port" */
+#define CHAT_NAME_CAP 435            /* a client's tag with its NUL: SK_ADDR_STRLEN (unix:@ names) */
 #define CHAT_UNSENT_LOWAT (128 * 1024) /* TCP_NOTSENT_LOWAT for every client (docs/CHAT.md) */
 #define CHAT_MAX_EVENTS 256          /* events per wait */
 #define CHAT_ACCEPT_BURST 64         /* connections taken per listener event */

@@ -18,19 +18,35 @@
  *  Addresses that the library returns (local, peer and datagram source addresses) are
  *  never IPv4-mapped IPv6 addresses: a client that reached a dual-stack listener over
  *  IPv4 shows as `127.0.0.1:50432`, not `[::%ffff:127.0.0.1]:50432`.
+ *
+ *  **Unix domain addresses** (see @ref unix) are written `unix:/run/app.sock` (a path,
+ *  relative or absolute, taken byte for byte up to the end of the text),
+ *  `unix:@name` (Linux's abstract namespace: the name's exact length is kept, and in
+ *  the text a backslash is written `\\` and any byte `\xHH`, so that names with NUL or
+ *  other unprintable bytes round-trip), and `unix:` for an unnamed socket (a client
+ *  that never bound). A path that begins with `@` is written `unix:./@x`. A path
+ *  needs room for its NUL in `sun_path` (at most 107 bytes on Linux), an abstract name
+ *  at most 107 bytes: anything longer is #SK_EINVAL, never cut short.
  *  @{ */
 
 /**
- * @brief Room for the longest text #sk_addr_format writes, terminating NUL included
- *        (`[ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255%4294967295]:65535`).
+ * @brief Room for the longest text #sk_addr_format writes, terminating NUL included:
+ *        `unix:@` and an abstract name of 107 bytes, each escaped as `\xHH`.
+ *
+ * It was 72 (the longest IPv6 text,
+ * `[ffff:ffff:ffff:ffff:ffff:ffff:255.255.255.255%4294967295]:65535`) before Unix
+ * addresses: a program built with 72 still formats every IP address it formatted.
  */
-#define SK_ADDR_STRLEN 72
+#define SK_ADDR_STRLEN 435
+
+/** @brief What #sk_addr_family returns for a Unix domain address (`AF_UNIX`'s value). */
+#define SK_ADDR_UNIX 1
 
 /**
- * @brief An IPv4 or IPv6 socket address and port. 128 bytes, fixed.
+ * @brief An IPv4 or IPv6 socket address and port, or a Unix domain name. 128 bytes, fixed.
  *
  * The members are private: use the functions of this group. The first member holds a
- * `struct sockaddr_in` or `struct sockaddr_in6`, suitably aligned.
+ * `struct sockaddr_in`, `struct sockaddr_in6` or `struct sockaddr_un`, suitably aligned.
  */
 typedef struct sk_addr {
     union {
@@ -45,11 +61,14 @@ typedef struct sk_addr {
 SK_BEGIN_DECLS
 
 /**
- * @brief Parse a numeric address with its port: `"127.0.0.1:80"` or `"[::1]:80"`.
+ * @brief Parse a numeric address with its port: `"127.0.0.1:80"` or `"[::1]:80"`; or a
+ *        Unix domain address: `"unix:/run/app.sock"`, `"unix:@name"`, `"unix:"`.
  *
  * Only numeric addresses: IPv4 in dotted-quad form, IPv6 in brackets (a numeric scope
  * such as `[fe80::1%2]:80` is accepted). The port is required: 1 to 5 decimal digits,
- * 0 to 65535. No name resolution, no white space. Never blocks; thread-safe.
+ * 0 to 65535. No name resolution, no white space. Unix addresses are described in the
+ * @ref addr group: a path or abstract name too long for `sun_path`, or a backslash in an
+ * abstract name that is not `\\` or `\xHH`, is #SK_EINVAL. Never blocks; thread-safe.
  *
  * @param[out] addr  Receives the address; left empty (all zero) on failure.
  * @param text       A NUL-terminated string.
@@ -59,7 +78,8 @@ SK_BEGIN_DECLS
 SK_API int sk_addr_parse(sk_addr *addr, const char *text);
 
 /**
- * @brief Write an address in the form #sk_addr_parse reads: `"127.0.0.1:80"`, `"[::1]:80"`.
+ * @brief Write an address in the form #sk_addr_parse reads: `"127.0.0.1:80"`, `"[::1]:80"`,
+ *        `"unix:/run/app.sock"`, `"unix:@name"`, `"unix:"`.
  *
  * Never blocks; thread-safe.
  *
@@ -76,15 +96,16 @@ SK_API int sk_addr_format(const sk_addr *addr, char *buf, size_t cap);
  * @brief The port of an address.
  *
  * @param addr  The address.
- * @return The port, 0 to 65535, or #SK_EINVAL when @p addr is NULL or empty.
+ * @return The port, 0 to 65535, or #SK_EINVAL when @p addr is NULL, empty or a Unix
+ *         domain address (which has no port).
  */
 SK_API int sk_addr_port(const sk_addr *addr);
 
 /**
- * @brief The family of an address: 4 for IPv4, 6 for IPv6.
+ * @brief The family of an address: 4 for IPv4, 6 for IPv6, #SK_ADDR_UNIX (1) for Unix.
  *
  * @param addr  The address.
- * @return 4, 6, or #SK_EINVAL when @p addr is NULL or empty.
+ * @return 4, 6, #SK_ADDR_UNIX, or #SK_EINVAL when @p addr is NULL or empty.
  */
 SK_API int sk_addr_family(const sk_addr *addr);
 
@@ -129,16 +150,20 @@ SK_API int sk_addr_resolve_all(const char *host, int port, sk_addr *addrs, size_
                                int timeout_ms);
 
 /**
- * @brief Fill an #sk_addr from a system `struct sockaddr_in` or `struct sockaddr_in6`.
+ * @brief Fill an #sk_addr from a system `struct sockaddr_in`, `struct sockaddr_in6` or
+ *        `struct sockaddr_un`.
  *
- * An IPv4-mapped IPv6 address becomes the IPv4 address it maps.
+ * An IPv4-mapped IPv6 address becomes the IPv4 address it maps. For `AF_UNIX`, @p len
+ * is the length the system gave (`offsetof(struct sockaddr_un, sun_path)` alone is an
+ * unnamed socket; an abstract name keeps exactly its length; a path ends at its first
+ * NUL).
  *
  * @param[out] addr  Receives the address; left empty on failure.
  * @param sa         A `const struct sockaddr *` (typed `void` so that this header needs
  *                   no system header).
  * @param len        The size of the structure @p sa points to.
- * @return #SK_OK, or #SK_EINVAL for NULL pointers, a family other than AF_INET and
- *         AF_INET6, or a @p len too small for the family.
+ * @return #SK_OK, or #SK_EINVAL for NULL pointers, a family other than AF_INET,
+ *         AF_INET6 and AF_UNIX, or a @p len too small for the family.
  */
 SK_API int sk_addr_from_sockaddr(sk_addr *addr, const void *sa, size_t len);
 

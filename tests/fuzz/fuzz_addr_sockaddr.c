@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/un.h>
 
 #include <sockkit.h>
 
@@ -77,9 +78,23 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         sa = sk_addr_sockaddr(&a, &salen);
         FUZZ_CHECK(sa != NULL, "no sockaddr");
         FUZZ_CHECK((fam == 4 && salen == sizeof(struct sockaddr_in)) ||
-                       (fam == 6 && salen == sizeof(struct sockaddr_in6)),
+                       (fam == 6 && salen == sizeof(struct sockaddr_in6)) ||
+                       (fam == SK_ADDR_UNIX && salen >= offsetof(struct sockaddr_un, sun_path) &&
+                        salen <= sizeof(struct sockaddr_un)),
                    "family %d with a %zu-byte sockaddr", fam, salen);
-        if (fam == 6) {
+        if (fam == SK_ADDR_UNIX) {
+            /* Unnamed, a path (up to its NUL) or an abstract name of exactly its length:
+             * the text gives the same bytes back, but for a path that begins with '@'
+             * (written "./@..."). */
+            const unsigned char *name = (const unsigned char *)sa + offsetof(struct sockaddr_un, sun_path);
+            sk_addr b;
+            char buf[SK_ADDR_STRLEN];
+            FUZZ_CHECK(sk_addr_port(&a) == SK_EINVAL, "a Unix address has a port");
+            FUZZ_CHECK(sk_addr_format(&a, buf, sizeof buf) == SK_OK, "an accepted Unix address does not format");
+            FUZZ_CHECK(sk_addr_parse(&b, buf) == SK_OK, "\"%s\" does not parse", buf);
+            if (salen == offsetof(struct sockaddr_un, sun_path) || name[0] != '@')
+                FUZZ_CHECK(memcmp(&a, &b, sizeof a) == 0, "\"%s\" parses to other bytes", buf);
+        } else if (fam == 6) {
             struct sockaddr_in6 in6, orig;
             sk_addr b;
             char buf[SK_ADDR_STRLEN];

@@ -52,11 +52,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     fam = sk_addr_family(&a);
     port = sk_addr_port(&a);
-    FUZZ_CHECK(fam == 4 || fam == 6, "family %d for \"%s\"", fam, text);
-    FUZZ_CHECK(port >= 0 && port <= 65535, "port %d for \"%s\"", port, text);
+    FUZZ_CHECK(fam == 4 || fam == 6 || fam == SK_ADDR_UNIX, "family %d for \"%s\"", fam, text);
+    FUZZ_CHECK((fam == SK_ADDR_UNIX) == (strncmp(text, "unix:", 5) == 0), "\"%s\" parsed as family %d", text, fam);
     FUZZ_CHECK(sk_addr_sockaddr(&a, &salen) != NULL, "no sockaddr for \"%s\"", text);
-    FUZZ_CHECK(salen == (fam == 4 ? 16u : 28u), "sockaddr of %zu bytes for family %d", salen, fam);
-    FUZZ_CHECK((fam == 6) == (text[0] == '['), "\"%s\" parsed as family %d", text, fam);
+    if (fam == SK_ADDR_UNIX) {
+        FUZZ_CHECK(port == SK_EINVAL, "port %d for \"%s\"", port, text);
+        FUZZ_CHECK(salen >= 2 && salen <= 110, "sockaddr of %zu bytes for \"%s\"", salen, text);
+    } else {
+        FUZZ_CHECK(port >= 0 && port <= 65535, "port %d for \"%s\"", port, text);
+        FUZZ_CHECK(salen == (fam == 4 ? 16u : 28u), "sockaddr of %zu bytes for family %d", salen, fam);
+        FUZZ_CHECK((fam == 6) == (text[0] == '['), "\"%s\" parsed as family %d", text, fam);
+    }
 
     memset(buf, 'x', sizeof buf);
     rc = sk_addr_format(&a, buf, sizeof buf);
@@ -87,7 +93,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     free(tight);
 
     /* The port in the text is the address's port. */
-    {
+    if (fam != SK_ADDR_UNIX) {
         const char *colon = strrchr(buf, ':');
         FUZZ_CHECK(colon != NULL && atoi(colon + 1) == port, "\"%s\" has not port %d", buf, port);
     }
