@@ -1,0 +1,78 @@
+/* Unix domain addresses in sk_addr: parse and format round trips, the length rules. */
+#include <criterion/criterion.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+
+#include <sockkit.h>
+
+static void round_trip(const char *text)
+{
+    sk_addr a, b;
+    char buf[SK_ADDR_STRLEN];
+    cr_assert_eq(sk_addr_parse(&a, text), SK_OK, "parse \"%s\"", text);
+    cr_assert_eq(sk_addr_family(&a), SK_ADDR_UNIX);
+    cr_assert_eq(sk_addr_port(&a), SK_EINVAL);
+    cr_assert_eq(sk_addr_format(&a, buf, sizeof buf), SK_OK);
+    cr_assert_str_eq(buf, text);
+    cr_assert_eq(sk_addr_parse(&b, buf), SK_OK);
+    cr_assert_eq(memcmp(&a, &b, sizeof a), 0);
+}
+
+Test(unix, paths_abstract_names_and_unnamed_round_trip_through_text)
+{
+    round_trip("unix:/run/app.sock");
+    round_trip("unix:relative.sock");
+    round_trip("unix:./@x");
+    round_trip("unix:@name");
+    round_trip("unix:@");
+    round_trip("unix:");
+}
+
+Test(unix, abstract_names_with_embedded_bytes_keep_their_exact_length)
+{
+    sk_addr a;
+    size_t len;
+    const unsigned char *sa;
+    char buf[SK_ADDR_STRLEN];
+    cr_assert_eq(sk_addr_parse(&a, "unix:@a\\x00b\\\\c\\xff"), SK_OK);
+    sa = sk_addr_sockaddr(&a, &len);
+    cr_assert_eq(len, offsetof(struct sockaddr_un, sun_path) + 1 + 6);
+    cr_assert_eq(memcmp(sa + offsetof(struct sockaddr_un, sun_path), "\0a\0b\\c\xff", 7), 0);
+    cr_assert_eq(sk_addr_format(&a, buf, sizeof buf), SK_OK);
+    cr_assert_str_eq(buf, "unix:@a\\x00b\\\\c\\xff");
+}
+
+Test(unix, a_path_or_name_too_long_is_refused_not_cut)
+{
+    char text[200];
+    sk_addr a;
+    memcpy(text, "unix:/", 6);
+    memset(text + 6, 'p', 106);
+    text[6 + 106] = '\0'; /* a 107-byte path fits with its NUL */
+    cr_assert_eq(sk_addr_parse(&a, text), SK_OK);
+    text[6 + 106] = 'p';
+    text[6 + 107] = '\0'; /* 108 bytes do not */
+    cr_assert_eq(sk_addr_parse(&a, text), SK_EINVAL);
+    memcpy(text, "unix:@", 6);
+    text[6 + 107] = '\0'; /* a 107-byte abstract name fits */
+    cr_assert_eq(sk_addr_parse(&a, text), SK_OK);
+    text[6 + 107] = 'p';
+    text[6 + 108] = '\0';
+    cr_assert_eq(sk_addr_parse(&a, text), SK_EINVAL);
+    cr_assert_eq(sk_addr_parse(&a, "unix:@bad\\q"), SK_EINVAL);
+}
+
+Test(unix, the_longest_abstract_text_fits_sk_addr_strlen)
+{
+    char text[SK_ADDR_STRLEN];
+    sk_addr a;
+    size_t n = 6;
+    memcpy(text, "unix:@", 6);
+    for (int i = 0; i < 107; i++)
+        n += (size_t)snprintf(text + n, sizeof text - n, "\\x01");
+    cr_assert_eq(n, (size_t)SK_ADDR_STRLEN - 1);
+    cr_assert_eq(sk_addr_parse(&a, text), SK_OK);
+    round_trip(text);
+}
