@@ -19,7 +19,7 @@
  *  never IPv4-mapped IPv6 addresses: a client that reached a dual-stack listener over
  *  IPv4 shows as `127.0.0.1:50432`, not `[::%ffff:127.0.0.1]:50432`.
  *
- *  **Unix domain addresses** (see @ref unix) are written `unix:/run/app.sock` (a path,
+ *  **Unix domain addresses** are written `unix:/run/app.sock` (a path,
  *  relative or absolute, taken byte for byte up to the end of the text),
  *  `unix:@name` (Linux's abstract namespace: the name's exact length is kept, and in
  *  the text a backslash is written `\\` and any byte `\xHH`, so that names with NUL or
