@@ -15,6 +15,7 @@
 #include "sockkit/addr.h"
 #include "sockkit/tcp.h"
 #include "sockkit/udp.h"
+#include "sockkit/unix.h"
 #include "sockkit/poller.h"
 
 #endif /* SOCKKIT_H */

@@ -54,6 +54,17 @@ int sk__open_bound(const char *host, int port, int socktype, int nonblock, int r
  * fit. */
 int sk__unix_addr(struct sockaddr_un *su, socklen_t *len, const char *name, size_t nlen);
 
+/* The file a Unix socket was bound to, for removal at close: the path, and the
+ * inode the bind made, so that a file someone else put there since stays. */
+typedef struct sk__unix_file {
+    char *path; /* NULL: none (abstract, unnamed, or not Unix) */
+    unsigned long long dev, ino;
+} sk__unix_file;
+/* Records path after a bind that made it; SK_ENOMEM (nothing recorded) else SK_OK. */
+int sk__unix_file_own(sk__unix_file *f, const char *path);
+/* Removes the file if it is still the one recorded, and forgets it. */
+void sk__unix_file_release(sk__unix_file *f);
+
 /* sk_addr from a system address; IPv4-mapped IPv6 becomes IPv4. */
 int sk__addr_from(sk_addr *addr, const struct sockaddr *sa, socklen_t len);
 /* A system address for a socket of the given family: an IPv4 address becomes
@@ -73,5 +84,21 @@ int sk__set_nodelay(int fd, int on);
 
 /* A connected TCP endpoint for fd (closed when this fails). */
 int sk__tcp_wrap(int fd, sk_tcp **conn);
+/* A stream endpoint for fd of any family (AF_UNIX: the TCP-only calls refuse it);
+ * file, when not NULL, is moved into it (freed when this fails, fd closed). */
+int sk__stream_new(int fd, int family, int listening, sk__unix_file *file, sk_tcp **out);
+/* A datagram endpoint for fd, the same way. */
+int sk__dgram_new(int fd, int family, int connected, sk__unix_file *file, sk_udp **out);
+/* One datagram out or in, with control bytes (ctl may be NULL): sk_udp_sendto and
+ * sk_udp_recvfrom are these (to NULL: the connected peer). */
+int sk__udp_send_ctl(sk_udp *udp, const void *buf, size_t len, const sk_addr *to, sk__ctl *ctl, int timeout_ms);
+int sk__udp_recv_ctl(sk_udp *udp, void *buf, size_t cap, size_t *received, sk_addr *from, sk__ctl *ctl,
+                     int timeout_ms);
+/* The family of a datagram endpoint's socket. */
+int sk__udp_family(const sk_udp *udp);
+/* Stream transfers with control bytes: all of buf out (the control with the first
+ * byte), or some bytes in (at least one, up to cap) with the control that came. */
+int sk__tcp_send_ctl(sk_tcp *conn, const void *buf, size_t len, size_t *sent, sk__ctl *ctl, int timeout_ms);
+int sk__tcp_recv_ctl(sk_tcp *conn, void *buf, size_t cap, size_t *received, sk__ctl *ctl, int timeout_ms);
 
 #endif /* SOCKKIT_INTERNAL_H */

@@ -159,6 +159,19 @@ int sk__wait(int fd, short events, sk__deadline *dl)
     }
 }
 
+int sk__io_connect(sk__sock *s, const struct sockaddr *sa, socklen_t len, sk__deadline *dl)
+{
+    for (;;) {
+        int flags, rc;
+        if ((rc = prepare(s, SO_SNDTIMEO, dl, &flags)) != SK_OK)
+            return rc;
+        if (connect(s->fd, sa, len) == 0 || errno == EISCONN)
+            return SK_OK;
+        if ((rc = after_failure(errno, dl)) != SK_OK)
+            return rc;
+    }
+}
+
 /* ---- the loop ----------------------------------------------------------------- */
 
 /* sendmsg/recvmsg of up to IOV_CHUNK buffers from the cursor. Out of line: its
@@ -173,6 +186,39 @@ static __attribute__((noinline)) ssize_t call_gather(int fd, const sk__xfer *x, 
     return send_op ? sendmsg(fd, &m, flags | MSG_NOSIGNAL) : recvmsg(fd, &m, flags);
 }
 
+/* sendmsg/recvmsg with x's control bytes (and address, for a datagram). The
+ * control goes with this call only: once it succeeds, x->ctl is done with. */
+static __attribute__((noinline)) ssize_t call_ctl(int fd, sk__xfer *x, int flags, int send_op)
+{
+    struct iovec v[IOV_CHUNK];
+    struct msghdr m;
+    ssize_t k;
+    const int dgram = x->op == SK__DGRAM_SEND || x->op == SK__DGRAM_RECV;
+
+    memset(&m, 0, sizeof m);
+    m.msg_iov = v;
+    m.msg_iovlen = (size_t)gather(x, v);
+    if (dgram && x->addrlen != 0) {
+        m.msg_name = x->addr;
+        m.msg_namelen = x->addrlen;
+    }
+    m.msg_control = x->ctl->len ? x->ctl->buf : NULL;
+    m.msg_controllen = x->ctl->len;
+    /* Every descriptor that arrives is close-on-exec from its first instant. */
+    k = send_op ? sendmsg(fd, &m, flags | MSG_NOSIGNAL) : recvmsg(fd, &m, flags | MSG_CMSG_CLOEXEC);
+    if (k < 0)
+        return k;
+    if (!send_op) {
+        x->ctl->len = m.msg_controllen;
+        x->ctl->flags = m.msg_flags;
+        if (dgram)
+            x->addrlen = x->addrlen ? m.msg_namelen : 0;
+    }
+    x->ctl->used = 1;
+    x->ctl = NULL;
+    return k;
+}
+
 /* The one system call of x's kind; its result, -1 with errno on failure. */
 static ALWAYS_INLINE ssize_t one_call(int fd, sk__xfer *x, int flags, int op)
 {
@@ -182,6 +228,9 @@ static ALWAYS_INLINE ssize_t one_call(int fd, sk__xfer *x, int flags, int op)
     char *at = one ? (char *)(uintptr_t)x->iov[x->idx].base + x->off : NULL;
     size_t n = one ? x->iov[x->idx].len - x->off : 0;
 
+    if (__builtin_expect(x->ctl != NULL, 0) && !is_batch(op))
+        return call_ctl(fd, x, op == SK__DGRAM_RECV ? flags | MSG_TRUNC : flags,
+                        op == SK__STREAM_SEND || op == SK__DGRAM_SEND);
     switch (op) {
     case SK__STREAM_SEND:
         /* MSG_NOSIGNAL: a peer that vanished must not kill the caller. */

@@ -60,6 +60,15 @@ enum sk__io_op {
     SK__MMSG_RECV      /* up to count datagrams: recvmmsg(), waiting for the first only */
 };
 
+/* Control bytes that go with one system call of a transfer (descriptors of a Unix
+ * socket): sent with the first call that moves data, or the room to receive into. */
+typedef struct sk__ctl {
+    void *buf;
+    size_t len;  /* in: bytes to send, or room; out: bytes received */
+    int flags;   /* out: msg_flags of the receiving call (MSG_CTRUNC) */
+    int used;    /* out: 1 once a call carried it (else len is still the room) */
+} sk__ctl;
+
 /* One transfer: what it moves, how, and how far it got. */
 typedef struct sk__xfer {
     int op;                  /* enum sk__io_op */
@@ -73,6 +82,8 @@ typedef struct sk__xfer {
     struct mmsghdr *mmsg;    /* SK__MMSG_*: the headers */
     size_t count;            /* SK__MMSG_*: how many */
     size_t done;             /* bytes (or datagrams) moved so far */
+    sk__ctl *ctl;            /* stream and datagram ops: control bytes, or NULL; set to
+                                NULL by the call that carried them */
 } sk__xfer;
 
 /* The fields every transfer starts with: nothing moved, no address, no batch. */
@@ -90,6 +101,7 @@ static inline void sk__xfer_init(sk__xfer *x, int op, const sk_iovec *iov, size_
     x->mmsg = NULL;
     x->count = 0;
     x->done = 0;
+    x->ctl = NULL;
 }
 /* A transfer of a gather list (entries already checked), or of one buffer. */
 void sk__xfer_iov(sk__xfer *x, int op, const sk_iovec *iov, size_t iovcnt, int all);
@@ -123,6 +135,11 @@ static inline int sk__io_run(sk__sock *s, sk__xfer *x, sk__deadline *dl)
     default: return sk__io_mmsg_recv(s, x, dl);
     }
 }
+
+/* connect() of a blocking-mode socket within dl, through its send timeout (how a
+ * Unix domain connect waits for room in the listener's queue); EINTR and an early
+ * wake are retried with the time left. A budget of 0 needs a non-blocking socket. */
+int sk__io_connect(sk__sock *s, const struct sockaddr *sa, socklen_t len, sk__deadline *dl);
 
 /* Waits with poll() for events on fd within dl; EINTR is retried with the time
  * left. SK_OK when ready (or in error: the next call tells), SK_ETIMEDOUT, or a

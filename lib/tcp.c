@@ -9,20 +9,31 @@
 #include <string.h>
 #include <unistd.h>
 
-static int tcp_new(int fd, int listening, sk_tcp **out)
+int sk__stream_new(int fd, int family, int listening, sk__unix_file *file, sk_tcp **out)
 {
     sk_tcp *t = malloc(sizeof *t);
     if (t == NULL) {
+        if (file != NULL)
+            sk__unix_file_release(file);
         close(fd);
         return sk__fail(SK_ENOMEM);
     }
     sk__sock_init(&t->s, fd);
     t->listening = listening;
+    t->local = family == AF_UNIX;
+    memset(&t->file, 0, sizeof t->file);
+    if (file != NULL)
+        t->file = *file;
     t->shut = 0;
     memset(&t->rb, 0, sizeof t->rb);
     sk__preg_init(&t->preg, t, SK__TCP, fd, &t->rb);
     *out = t;
     return SK_OK;
+}
+
+static int tcp_new(int fd, int listening, sk_tcp **out)
+{
+    return sk__stream_new(fd, AF_INET, listening, NULL, out);
 }
 
 int sk__tcp_wrap(int fd, sk_tcp **conn)
@@ -65,6 +76,8 @@ int sk_tcp_accept(sk_tcp *listener, sk_tcp **conn, int timeout_ms)
     for (;;) {
         int fd = accept4(listener->s.fd, NULL, NULL, SOCK_CLOEXEC);
         if (fd >= 0) {
+            if (listener->local)
+                return sk__stream_new(fd, AF_UNIX, 0, NULL, conn);
             if ((rc = sk__set_nodelay(fd, 1)) != SK_OK) {
                 sk__close_keep_errno(fd);
                 return rc;
@@ -118,7 +131,8 @@ static int run_send(sk_tcp *conn, sk__xfer *x, sk__deadline *dl, size_t *sent)
     return rc;
 }
 
-static int send_impl(sk_tcp *conn, const void *buf, size_t len, size_t *sent, int timeout_ms, int all)
+static int send_impl(sk_tcp *conn, const void *buf, size_t len, size_t *sent, sk__ctl *ctl, int timeout_ms,
+                     int all)
 {
     sk__deadline dl;
     sk__xfer x;
@@ -126,10 +140,12 @@ static int send_impl(sk_tcp *conn, const void *buf, size_t len, size_t *sent, in
     if (rc != SK_OK)
         return rc;
     sk__xfer_buf(&x, SK__STREAM_SEND, buf, len, all);
+    x.ctl = ctl;
     return run_send(conn, &x, &dl, sent);
 }
 
-static int recv_impl(sk_tcp *conn, void *buf, size_t len, size_t *received, int timeout_ms, int exact)
+static int recv_impl(sk_tcp *conn, void *buf, size_t len, size_t *received, sk__ctl *ctl, int timeout_ms,
+                     int exact)
 {
     sk__deadline dl;
     sk__xfer x;
@@ -143,6 +159,7 @@ static int recv_impl(sk_tcp *conn, void *buf, size_t len, size_t *received, int 
     if (n > 0 && !exact)
         len = n;
     sk__xfer_buf(&x, SK__STREAM_RECV, (char *)buf + n, len - n, exact);
+    x.ctl = ctl;
     /* MSG_WAITALL: the kernel gathers the whole message in one call when it can. */
     x.flags = exact ? MSG_WAITALL : 0;
     rc = sk__io_run(&conn->s, &x, &dl);
@@ -153,22 +170,32 @@ static int recv_impl(sk_tcp *conn, void *buf, size_t len, size_t *received, int 
 
 int sk_tcp_send_all(sk_tcp *conn, const void *buf, size_t len, size_t *sent, int timeout_ms)
 {
-    return send_impl(conn, buf, len, sent, timeout_ms, 1);
+    return send_impl(conn, buf, len, sent, NULL, timeout_ms, 1);
 }
 
 int sk_tcp_send(sk_tcp *conn, const void *buf, size_t len, size_t *sent, int timeout_ms)
 {
-    return send_impl(conn, buf, len, sent, timeout_ms, 0);
+    return send_impl(conn, buf, len, sent, NULL, timeout_ms, 0);
 }
 
 int sk_tcp_recv_exact(sk_tcp *conn, void *buf, size_t len, size_t *received, int timeout_ms)
 {
-    return recv_impl(conn, buf, len, received, timeout_ms, 1);
+    return recv_impl(conn, buf, len, received, NULL, timeout_ms, 1);
 }
 
 int sk_tcp_recv(sk_tcp *conn, void *buf, size_t cap, size_t *received, int timeout_ms)
 {
-    return recv_impl(conn, buf, cap, received, timeout_ms, 0);
+    return recv_impl(conn, buf, cap, received, NULL, timeout_ms, 0);
+}
+
+int sk__tcp_send_ctl(sk_tcp *conn, const void *buf, size_t len, size_t *sent, sk__ctl *ctl, int timeout_ms)
+{
+    return send_impl(conn, buf, len, sent, ctl, timeout_ms, 1);
+}
+
+int sk__tcp_recv_ctl(sk_tcp *conn, void *buf, size_t cap, size_t *received, sk__ctl *ctl, int timeout_ms)
+{
+    return recv_impl(conn, buf, cap, received, ctl, timeout_ms, 0);
 }
 
 int sk_tcp_send_allv(sk_tcp *conn, const sk_iovec *iov, size_t iovcnt, size_t *sent, int timeout_ms)
@@ -299,7 +326,7 @@ int sk_tcp_fd(const sk_tcp *t)
 
 int sk_tcp_set_nodelay(sk_tcp *conn, int on)
 {
-    if (conn == NULL || conn->listening)
+    if (conn == NULL || conn->listening || conn->local)
         return sk__fail(SK_EINVAL);
     return sk__set_nodelay(conn->s.fd, on != 0);
 }
@@ -325,6 +352,7 @@ void sk_tcp_close(sk_tcp *t)
         return;
     sk__preg_forget(&t->preg);
     close(t->s.fd);
+    sk__unix_file_release(&t->file);
     free(t->rb.buf);
     free(t);
 }

@@ -9,6 +9,8 @@
 struct sk_tcp {
     sk__sock s;
     int listening;
+    int local;     /* an AF_UNIX stream: the calls that mean TCP refuse it */
+    sk__unix_file file; /* a listener's socket file, removed at close */
     int shut;      /* SK_SHUT_* bits this end asked for; atomic: any thread may set them */
     sk__rbuf rb;   /* read-ahead of sk_tcp_recv_until: SK_TCP_READ_BUFFER bytes, or none */
     sk__preg preg; /* registration with a poller */

@@ -75,7 +75,7 @@ void sk_tcp_abort(sk_tcp *conn)
 
 int sk_tcp_set_keepalive(sk_tcp *conn, int idle_s, int interval_s, int count)
 {
-    if (conn == NULL || conn->listening || idle_s < 0 || interval_s < 0 || count < 0)
+    if (conn == NULL || conn->listening || conn->local || idle_s < 0 || interval_s < 0 || count < 0)
         return sk__fail(SK_EINVAL);
     if (idle_s == 0)
         return sk__set_int_opt(conn->s.fd, SOL_SOCKET, SO_KEEPALIVE, 0);
@@ -98,7 +98,7 @@ int sk_tcp_set_keepalive(sk_tcp *conn, int idle_s, int interval_s, int count)
 
 int sk_tcp_set_user_timeout(sk_tcp *conn, int timeout_ms)
 {
-    if (conn == NULL || conn->listening || timeout_ms < 0)
+    if (conn == NULL || conn->listening || conn->local || timeout_ms < 0)
         return sk__fail(SK_EINVAL);
 #ifdef TCP_USER_TIMEOUT
     return sk__set_int_opt(conn->s.fd, IPPROTO_TCP, TCP_USER_TIMEOUT, timeout_ms);

@@ -13,13 +13,16 @@ struct sk_udp {
     int family;    /* of the socket */
     int dual;      /* an IPv6 socket that reaches IPv4 too: IPv4 destinations are mapped */
     int connected;
+    sk__unix_file file; /* a Unix socket's file, removed at close */
     sk__preg preg; /* registration with a poller */
 };
 
-static int udp_new(int fd, int family, int dual, int connected, sk_udp **out)
+static int udp_new(int fd, int family, int dual, int connected, sk__unix_file *file, sk_udp **out)
 {
     sk_udp *u = malloc(sizeof *u);
     if (u == NULL) {
+        if (file != NULL)
+            sk__unix_file_release(file);
         close(fd);
         return sk__fail(SK_ENOMEM);
     }
@@ -27,9 +30,17 @@ static int udp_new(int fd, int family, int dual, int connected, sk_udp **out)
     u->family = family;
     u->dual = dual;
     u->connected = connected;
+    memset(&u->file, 0, sizeof u->file);
+    if (file != NULL)
+        u->file = *file;
     sk__preg_init(&u->preg, u, SK__UDP, fd, NULL);
     *out = u;
     return SK_OK;
+}
+
+int sk__dgram_new(int fd, int family, int connected, sk__unix_file *file, sk_udp **out)
+{
+    return udp_new(fd, family, 0, connected, file, out);
 }
 
 int sk_udp_bind(sk_udp **udp, const char *host, int port)
@@ -45,7 +56,7 @@ int sk_udp_bind(sk_udp **udp, const char *host, int port)
     rc = sk__open_bound(host, port, SOCK_DGRAM, 0, 0, &fd, &family, &dual);
     if (rc != SK_OK)
         return rc;
-    return udp_new(fd, family, dual, 0, udp);
+    return udp_new(fd, family, dual, 0, NULL, udp);
 }
 
 /* The order sk_udp_connect tries a list in: first, then the others as listed. */
@@ -93,7 +104,7 @@ int sk_udp_connect(sk_udp **udp, const char *host, int port)
         errno = first_errno;
         return first_rc;
     }
-    return udp_new(fd, family, 0, 1, udp);
+    return udp_new(fd, family, 0, 1, NULL, udp);
 }
 
 /* Datagrams go to the system this many at a time (no allocation). */
@@ -115,8 +126,18 @@ static int dest_addr(const sk_udp *udp, const sk_addr *to, struct sockaddr_stora
     return SK_OK;
 }
 
-/* One datagram out: to NULL means the connected peer. */
-static int send_impl(sk_udp *udp, const void *buf, size_t len, const sk_addr *to, int timeout_ms)
+/* A datagram's source: an unnamed Unix sender reports no name at all, which is the
+ * address "unix:". */
+static void source_addr(const sk_udp *udp, sk_addr *from, struct sockaddr_storage *ss, socklen_t len)
+{
+    if (udp->family == AF_UNIX && len < (socklen_t)SK__UN_PATH_OFF) {
+        ss->ss_family = AF_UNIX;
+        len = (socklen_t)SK__UN_PATH_OFF;
+    }
+    sk__addr_from(from, (struct sockaddr *)ss, len);
+}
+
+int sk__udp_send_ctl(sk_udp *udp, const void *buf, size_t len, const sk_addr *to, sk__ctl *ctl, int timeout_ms)
 {
     struct sockaddr_storage ss;
     sk__deadline dl;
@@ -127,6 +148,7 @@ static int send_impl(sk_udp *udp, const void *buf, size_t len, const sk_addr *to
         return sk__fail(SK_EINVAL);
     sk__xfer_buf(&x, SK__DGRAM_SEND, buf, len, 1);
     x.addr = (struct sockaddr *)&ss;
+    x.ctl = ctl;
     if ((rc = dest_addr(udp, to, &ss, &x.addrlen)) != SK_OK)
         return rc;
     if ((rc = sk__deadline_init(&dl, timeout_ms)) != SK_OK)
@@ -134,8 +156,8 @@ static int send_impl(sk_udp *udp, const void *buf, size_t len, const sk_addr *to
     return sk__io_run(&udp->s, &x, &dl);
 }
 
-/* One datagram in; from may be NULL. */
-static int recv_impl(sk_udp *udp, void *buf, size_t cap, size_t *received, sk_addr *from, int timeout_ms)
+int sk__udp_recv_ctl(sk_udp *udp, void *buf, size_t cap, size_t *received, sk_addr *from, sk__ctl *ctl,
+                     int timeout_ms)
 {
     struct sockaddr_storage ss;
     sk__deadline dl;
@@ -153,13 +175,29 @@ static int recv_impl(sk_udp *udp, void *buf, size_t cap, size_t *received, sk_ad
     sk__xfer_buf(&x, SK__DGRAM_RECV, buf, cap, 0);
     x.addr = (struct sockaddr *)&ss;
     x.addrlen = from != NULL ? sizeof ss : 0;
+    x.ctl = ctl;
     if ((rc = sk__io_run(&udp->s, &x, &dl)) != SK_OK)
         return rc;
     if (received != NULL)
         *received = x.done > cap ? cap : x.done;
     if (from != NULL)
-        sk__addr_from(from, x.addr, x.addrlen);
+        source_addr(udp, from, &ss, x.addrlen);
     return x.done > cap ? sk__fail(SK_ETRUNCATED) : SK_OK;
+}
+
+int sk__udp_family(const sk_udp *udp)
+{
+    return udp->family;
+}
+
+static int send_impl(sk_udp *udp, const void *buf, size_t len, const sk_addr *to, int timeout_ms)
+{
+    return sk__udp_send_ctl(udp, buf, len, to, NULL, timeout_ms);
+}
+
+static int recv_impl(sk_udp *udp, void *buf, size_t cap, size_t *received, sk_addr *from, int timeout_ms)
+{
+    return sk__udp_recv_ctl(udp, buf, cap, received, from, NULL, timeout_ms);
 }
 
 int sk_udp_sendto(sk_udp *udp, const void *buf, size_t len, const sk_addr *to, int timeout_ms)
@@ -270,7 +308,7 @@ int sk_udp_recv_batch(sk_udp *udp, sk_dgram *msgs, size_t count, size_t *receive
         m->received = full < m->len ? full : m->len;
         m->truncated = (hdr[i].msg_hdr.msg_flags & MSG_TRUNC) != 0 || full > m->len;
         m->reserved = 0;
-        sk__addr_from(&m->addr, (struct sockaddr *)&ss[i], hdr[i].msg_hdr.msg_namelen);
+        source_addr(udp, &m->addr, &ss[i], hdr[i].msg_hdr.msg_namelen);
     }
     if (received != NULL)
         *received = x.done;
@@ -314,5 +352,6 @@ void sk_udp_close(sk_udp *udp)
         return;
     sk__preg_forget(&udp->preg);
     close(udp->s.fd);
+    sk__unix_file_release(&udp->file);
     free(udp);
 }

@@ -30,13 +30,20 @@
 #include "signal_util.h"
 
 TestSuite(poller, .init = tu_fd_guard_begin, .fini = tu_fd_guard_end, .timeout = 60);
+TestSuite(stream_poller, .init = tu_fd_guard_begin, .fini = tu_fd_guard_end, .timeout = 60);
 TestSuite(poller_events, .init = tu_fd_guard_begin, .fini = tu_fd_guard_end, .timeout = 60);
+TestSuite(stream_poller_events, .init = tu_fd_guard_begin, .fini = tu_fd_guard_end, .timeout = 60);
 TestSuite(poller_readahead, .init = tu_fd_guard_begin, .fini = tu_fd_guard_end, .timeout = 60);
+TestSuite(stream_poller_readahead, .init = tu_fd_guard_begin, .fini = tu_fd_guard_end, .timeout = 60);
 TestSuite(poller_wake, .init = tu_fd_guard_begin, .fini = tu_fd_guard_end, .timeout = 60);
+TestSuite(stream_poller_wake, .init = tu_fd_guard_begin, .fini = tu_fd_guard_end, .timeout = 60);
 TestSuite(poller_timing, .init = tu_fd_guard_begin, .fini = tu_fd_guard_end, .timeout = 60);
+TestSuite(stream_poller_timing, .init = tu_fd_guard_begin, .fini = tu_fd_guard_end, .timeout = 60);
 TestSuite(poller_scale, .init = tu_fd_guard_begin, .fini = tu_fd_guard_end, .timeout = 120);
 TestSuite(poller_nonblocking, .init = tu_fd_guard_begin, .fini = tu_fd_guard_end, .timeout = 60);
+TestSuite(stream_poller_nonblocking, .init = tu_fd_guard_begin, .fini = tu_fd_guard_end, .timeout = 60);
 TestSuite(poller_args, .init = tu_fd_guard_begin, .fini = tu_fd_guard_end, .timeout = 60);
+TestSuite(stream_poller_args, .init = tu_fd_guard_begin, .fini = tu_fd_guard_end, .timeout = 60);
 
 /* ------------------------------------------------------------------------------------ */
 /* Helpers                                                                              */
@@ -330,7 +337,7 @@ Test(poller, listener_is_readable_when_a_client_connects_and_not_before)
     sk_tcp_close(l);
 }
 
-Test(poller, connected_endpoint_is_readable_when_data_arrives_and_not_before)
+Test(stream_poller, connected_endpoint_is_readable_when_data_arrives_and_not_before)
 {
     sk_tcp *c, *s;
     sk_event ev[4];
@@ -356,7 +363,7 @@ Test(poller, connected_endpoint_is_readable_when_data_arrives_and_not_before)
     sk_tcp_close(s);
 }
 
-Test(poller, connected_endpoint_is_writable_at_once)
+Test(stream_poller, connected_endpoint_is_writable_at_once)
 {
     sk_tcp *c, *s;
     sk_event ev[4];
@@ -375,7 +382,7 @@ Test(poller, connected_endpoint_is_writable_at_once)
     sk_tcp_close(s);
 }
 
-Test(poller, endpoint_watched_for_in_only_is_not_reported_writable)
+Test(stream_poller, endpoint_watched_for_in_only_is_not_reported_writable)
 {
     sk_tcp *c, *s;
     tu_tcp_pair(NULL, &c, &s);
@@ -387,7 +394,7 @@ Test(poller, endpoint_watched_for_in_only_is_not_reported_writable)
     sk_tcp_close(s);
 }
 
-Test(poller, one_event_carries_in_and_out_when_both_hold)
+Test(stream_poller, one_event_carries_in_and_out_when_both_hold)
 {
     sk_tcp *c, *s;
     sk_event ev[4];
@@ -404,7 +411,7 @@ Test(poller, one_event_carries_in_and_out_when_both_hold)
     sk_tcp_close(s);
 }
 
-Test(poller, endpoint_is_not_writable_while_its_send_buffer_is_full_and_is_again_after_the_peer_drains)
+Test(stream_poller, endpoint_is_not_writable_while_its_send_buffer_is_full_and_is_again_after_the_peer_drains)
 {
     sk_tcp *c, *s;
     sk_event ev[4];
@@ -494,7 +501,7 @@ Test(poller, udp_endpoint_is_writable_at_once)
     sk_udp_close(u);
 }
 
-Test(poller, each_event_hands_back_its_own_endpoints_data_pointer)
+Test(stream_poller, each_event_hands_back_its_own_endpoints_data_pointer)
 {
     sk_tcp *c[3], *s[3];
     sk_udp *u = NULL, *v = NULL;
@@ -533,7 +540,7 @@ Test(poller, each_event_hands_back_its_own_endpoints_data_pointer)
     sk_udp_close(v);
 }
 
-Test(poller, readiness_is_level_triggered_until_every_byte_is_read)
+Test(stream_poller, readiness_is_level_triggered_until_every_byte_is_read)
 {
     sk_tcp *c, *s;
     sk_event ev[4];
@@ -578,7 +585,7 @@ Test(poller, ipv6_endpoints_are_watched_like_ipv4_ones)
 /* Hang-up, reset, mod, del, close                                                      */
 /* ------------------------------------------------------------------------------------ */
 
-Test(poller_events, hang_up_is_reported_with_in_when_the_peer_closes)
+Test(stream_poller_events, hang_up_is_reported_with_in_when_the_peer_closes)
 {
     sk_tcp *c, *s;
     char buf[8];
@@ -622,7 +629,7 @@ Test(poller_events, reset_by_the_peer_is_reported_and_recv_then_gives_connreset)
  *   peer shutdown(SHUT_WR):     IN -> IN|HUP   0 -> nothing
  * HUP on a plain close comes only when IN is watched (EPOLLRDHUP / POLLRDHUP are asked
  * for with IN only), so the two tests below fail: the header promises more. */
-Test(poller_events, hang_up_is_reported_for_an_endpoint_watched_with_events_0)
+Test(stream_poller_events, hang_up_is_reported_for_an_endpoint_watched_with_events_0)
 {
     sk_tcp *c, *s;
     tu_tcp_pair(NULL, &c, &s);
@@ -638,7 +645,7 @@ Test(poller_events, hang_up_is_reported_for_an_endpoint_watched_with_events_0)
     sk_tcp_close(s);
 }
 
-Test(poller_events, hang_up_is_reported_for_an_endpoint_watched_for_out_only)
+Test(stream_poller_events, hang_up_is_reported_for_an_endpoint_watched_for_out_only)
 {
     sk_tcp *c, *s;
     tu_tcp_pair(NULL, &c, &s);
@@ -669,7 +676,7 @@ Test(poller_events, reset_is_reported_for_an_endpoint_watched_with_events_0_and_
     sk_tcp_close(s);
 }
 
-Test(poller_events, events_0_pauses_readable_reports_until_mod_asks_again)
+Test(stream_poller_events, events_0_pauses_readable_reports_until_mod_asks_again)
 {
     sk_tcp *c, *s;
     sk_event ev[4];
@@ -690,7 +697,7 @@ Test(poller_events, events_0_pauses_readable_reports_until_mod_asks_again)
     sk_tcp_close(s);
 }
 
-Test(poller_events, mod_changes_the_events_watched_and_the_data_pointer)
+Test(stream_poller_events, mod_changes_the_events_watched_and_the_data_pointer)
 {
     sk_tcp *c, *s;
     sk_event ev[4];
@@ -715,7 +722,7 @@ Test(poller_events, mod_changes_the_events_watched_and_the_data_pointer)
     sk_tcp_close(s);
 }
 
-Test(poller_events, mod_with_the_same_events_still_changes_the_data_pointer)
+Test(stream_poller_events, mod_with_the_same_events_still_changes_the_data_pointer)
 {
     sk_tcp *c, *s;
     sk_event ev[4];
@@ -734,7 +741,7 @@ Test(poller_events, mod_with_the_same_events_still_changes_the_data_pointer)
     sk_tcp_close(s);
 }
 
-Test(poller_events, del_stops_reports_and_leaves_the_endpoint_open_and_usable)
+Test(stream_poller_events, del_stops_reports_and_leaves_the_endpoint_open_and_usable)
 {
     sk_tcp *c, *s;
     char buf[8];
@@ -756,7 +763,7 @@ Test(poller_events, del_stops_reports_and_leaves_the_endpoint_open_and_usable)
     sk_tcp_close(s);
 }
 
-Test(poller_events, an_endpoint_can_be_added_again_after_del)
+Test(stream_poller_events, an_endpoint_can_be_added_again_after_del)
 {
     sk_tcp *c, *s;
     sk_udp *u = NULL;
@@ -781,7 +788,7 @@ Test(poller_events, an_endpoint_can_be_added_again_after_del)
     sk_tcp_close(s);
 }
 
-Test(poller_events, closing_a_registered_endpoint_leaves_the_others_reported_with_their_own_data)
+Test(stream_poller_events, closing_a_registered_endpoint_leaves_the_others_reported_with_their_own_data)
 {
     enum { N = 5 };
     sk_tcp *c[N], *s[N];
@@ -814,7 +821,7 @@ Test(poller_events, closing_a_registered_endpoint_leaves_the_others_reported_wit
     close_all(s, N);
 }
 
-Test(poller_events, closing_the_poller_leaves_its_endpoints_open_and_they_can_join_a_new_poller)
+Test(stream_poller_events, closing_the_poller_leaves_its_endpoints_open_and_they_can_join_a_new_poller)
 {
     sk_tcp *c, *s;
     sk_udp *u = NULL;
@@ -857,7 +864,7 @@ Test(poller_events, closing_the_poller_leaves_its_endpoints_open_and_they_can_jo
     sk_tcp_close(c);
 }
 
-Test(poller_events, endpoints_outlive_a_closed_poller_and_close_safely_afterwards)
+Test(stream_poller_events, endpoints_outlive_a_closed_poller_and_close_safely_afterwards)
 {
     sk_tcp *c, *s;
     tu_tcp_pair(NULL, &c, &s);
@@ -875,7 +882,7 @@ Test(poller_events, endpoints_outlive_a_closed_poller_and_close_safely_afterward
 /* Removal inside a batch                                                               */
 /* ------------------------------------------------------------------------------------ */
 
-Test(poller_events, removal_inside_a_batch_cancels_the_later_events_of_closed_and_deleted_endpoints)
+Test(stream_poller_events, removal_inside_a_batch_cancels_the_later_events_of_closed_and_deleted_endpoints)
 {
     enum { N = 3 };
     sk_tcp *c[N], *s[N];
@@ -956,7 +963,7 @@ Test(poller_events, closing_a_udp_endpoint_inside_a_batch_cancels_its_event)
     sk_udp_close(v);
 }
 
-Test(poller_events, closing_the_endpoint_being_handled_leaves_the_rest_of_the_batch_intact)
+Test(stream_poller_events, closing_the_endpoint_being_handled_leaves_the_rest_of_the_batch_intact)
 {
     enum { N = 3 };
     sk_tcp *c[N], *s[N];
@@ -1015,7 +1022,7 @@ static void expect_line(sk_tcp *s, const char *want)
     cr_assert_arr_eq(line, want, len);
 }
 
-Test(poller_readahead, read_ahead_bytes_make_an_endpoint_readable_until_they_are_drained)
+Test(stream_poller_readahead, read_ahead_bytes_make_an_endpoint_readable_until_they_are_drained)
 {
     sk_tcp *c, *s;
     sk_event ev[4];
@@ -1039,7 +1046,7 @@ Test(poller_readahead, read_ahead_bytes_make_an_endpoint_readable_until_they_are
     sk_tcp_close(s);
 }
 
-Test(poller_readahead, draining_the_read_ahead_with_recv_ends_the_reports)
+Test(stream_poller_readahead, draining_the_read_ahead_with_recv_ends_the_reports)
 {
     sk_tcp *c, *s;
     sk_event ev[4];
@@ -1059,7 +1066,7 @@ Test(poller_readahead, draining_the_read_ahead_with_recv_ends_the_reports)
     sk_tcp_close(s);
 }
 
-Test(poller_readahead, read_ahead_and_a_readable_descriptor_give_one_event_for_the_endpoint)
+Test(stream_poller_readahead, read_ahead_and_a_readable_descriptor_give_one_event_for_the_endpoint)
 {
     sk_tcp *c, *s;
     sk_event ev[8];
@@ -1081,7 +1088,7 @@ Test(poller_readahead, read_ahead_and_a_readable_descriptor_give_one_event_for_t
     sk_tcp_close(s);
 }
 
-Test(poller_readahead, read_ahead_is_not_reported_while_reading_is_paused_with_events_0)
+Test(stream_poller_readahead, read_ahead_is_not_reported_while_reading_is_paused_with_events_0)
 {
     sk_tcp *c, *s;
     sk_event ev[4];
@@ -1102,7 +1109,7 @@ Test(poller_readahead, read_ahead_is_not_reported_while_reading_is_paused_with_e
 
 /* The header: "Bytes that sk_tcp_recv_until read ahead count as readable, although the
  * descriptor is not." That holds for bytes read ahead before the endpoint was added. */
-Test(poller_readahead, an_endpoint_added_with_bytes_already_read_ahead_is_reported_readable)
+Test(stream_poller_readahead, an_endpoint_added_with_bytes_already_read_ahead_is_reported_readable)
 {
     sk_tcp *c, *s;
     sk_event ev[4];
@@ -1123,7 +1130,7 @@ Test(poller_readahead, an_endpoint_added_with_bytes_already_read_ahead_is_report
     sk_tcp_close(s);
 }
 
-Test(poller_readahead, closing_an_endpoint_with_read_ahead_inside_a_batch_cancels_its_event)
+Test(stream_poller_readahead, closing_an_endpoint_with_read_ahead_inside_a_batch_cancels_its_event)
 {
     sk_tcp *c[2], *s[2];
     sk_event ev[4];
@@ -1167,7 +1174,7 @@ static void *waker_main(void *arg)
     return NULL;
 }
 
-Test(poller_wake, wake_from_another_thread_ends_a_forever_wait_with_one_wake_event)
+Test(stream_poller_wake, wake_from_another_thread_ends_a_forever_wait_with_one_wake_event)
 {
     sk_event ev[4];
     sk_tcp *c, *s;
@@ -1224,7 +1231,7 @@ Test(poller_wake, wake_never_blocks_however_often_it_is_called)
     sk_poller_close(p);
 }
 
-Test(poller_wake, wake_comes_among_endpoint_events_in_one_batch)
+Test(stream_poller_wake, wake_comes_among_endpoint_events_in_one_batch)
 {
     sk_tcp *c, *s;
     sk_event ev[4];
@@ -1303,7 +1310,7 @@ Test(poller_wake, wake_from_a_signal_handler_ends_the_wait_and_keeps_errno)
 }
 
 /* With endpoints whose read-ahead fills every batch, a wake-up still gets through. */
-Test(poller_wake, a_wake_is_reported_even_while_read_ahead_endpoints_fill_every_batch)
+Test(stream_poller_wake, a_wake_is_reported_even_while_read_ahead_endpoints_fill_every_batch)
 {
     enum { N = 3, LINES = 40 };
     sk_tcp *c[N], *s[N];
@@ -1341,7 +1348,7 @@ Test(poller_wake, a_wake_is_reported_even_while_read_ahead_endpoints_fill_every_
 /* Timeouts and signals                                                                 */
 /* ------------------------------------------------------------------------------------ */
 
-Test(poller_timing, wait_with_nothing_ready_times_out_no_earlier_than_its_budget)
+Test(stream_poller_timing, wait_with_nothing_ready_times_out_no_earlier_than_its_budget)
 {
     sk_tcp *c, *s;
     sk_event ev[4];
@@ -1372,7 +1379,7 @@ Test(poller_timing, wait_with_an_empty_poller_times_out_too)
     sk_poller_close(p);
 }
 
-Test(poller_timing, wait_with_timeout_0_returns_at_once_when_nothing_is_ready)
+Test(stream_poller_timing, wait_with_timeout_0_returns_at_once_when_nothing_is_ready)
 {
     sk_tcp *c, *s;
     sk_event ev[4];
@@ -1403,7 +1410,7 @@ static void *late_sender_main(void *arg)
     return NULL;
 }
 
-Test(poller_timing, forever_wait_returns_when_data_arrives)
+Test(stream_poller_timing, forever_wait_returns_when_data_arrives)
 {
     sk_tcp *c, *s;
     sk_event ev[4];
@@ -1451,7 +1458,7 @@ static void *interrupter_main(void *arg)
     return NULL;
 }
 
-Test(poller_timing, signals_during_a_wait_neither_end_it_early_nor_stretch_it)
+Test(stream_poller_timing, signals_during_a_wait_neither_end_it_early_nor_stretch_it)
 {
     sk_tcp *c, *s;
     sk_event ev[4];
@@ -1481,7 +1488,7 @@ Test(poller_timing, signals_during_a_wait_neither_end_it_early_nor_stretch_it)
     sk_tcp_close(s);
 }
 
-Test(poller_timing, signals_during_a_forever_wait_do_not_end_it_before_data_arrives)
+Test(stream_poller_timing, signals_during_a_forever_wait_do_not_end_it_before_data_arrives)
 {
     sk_tcp *c, *s;
     sk_event ev[4];
@@ -1865,7 +1872,7 @@ Test(poller_scale, echo_server_driven_by_the_poller_serves_20_clients_of_100_lin
 /* The timeout-0 calls a poller loop makes                                              */
 /* ------------------------------------------------------------------------------------ */
 
-Test(poller_nonblocking, recv_with_timeout_0_returns_timedout_at_once_when_nothing_arrived)
+Test(stream_poller_nonblocking, recv_with_timeout_0_returns_timedout_at_once_when_nothing_arrived)
 {
     sk_tcp *c, *s;
     char buf[16];
@@ -1886,7 +1893,7 @@ Test(poller_nonblocking, recv_with_timeout_0_returns_timedout_at_once_when_nothi
     sk_tcp_close(s);
 }
 
-Test(poller_nonblocking, send_with_timeout_0_returns_timedout_at_once_when_the_buffer_is_full)
+Test(stream_poller_nonblocking, send_with_timeout_0_returns_timedout_at_once_when_the_buffer_is_full)
 {
     sk_tcp *c, *s;
     char byte = 'b';
@@ -1925,7 +1932,7 @@ Test(poller_nonblocking, udp_recvfrom_with_timeout_0_returns_timedout_at_once_wh
     sk_udp_close(u);
 }
 
-Test(poller_nonblocking, recv_until_with_timeout_0_keeps_a_partial_record_and_returns_at_once)
+Test(stream_poller_nonblocking, recv_until_with_timeout_0_keeps_a_partial_record_and_returns_at_once)
 {
     sk_tcp *c, *s;
     char buf[32];
@@ -1945,7 +1952,7 @@ Test(poller_nonblocking, recv_until_with_timeout_0_keeps_a_partial_record_and_re
     sk_tcp_close(s);
 }
 
-Test(poller_nonblocking, timeout_0_calls_leave_the_descriptors_in_blocking_mode)
+Test(stream_poller_nonblocking, timeout_0_calls_leave_the_descriptors_in_blocking_mode)
 {
     sk_tcp *l, *c, *s, *none = NULL;
     sk_udp *u = NULL;
@@ -2062,7 +2069,7 @@ Test(poller_args, create_failing_for_lack_of_descriptors_leaves_errno_emfile)
     cr_assert_eq(err, EMFILE, "errno is %d (%s)", err, strerror(err));
 }
 
-Test(poller_args, add_twice_is_einval_and_keeps_the_first_registration)
+Test(stream_poller_args, add_twice_is_einval_and_keeps_the_first_registration)
 {
     sk_tcp *c, *s;
     sk_udp *u = NULL;
@@ -2087,7 +2094,7 @@ Test(poller_args, add_twice_is_einval_and_keeps_the_first_registration)
     sk_tcp_close(s);
 }
 
-Test(poller_args, adding_an_endpoint_registered_with_another_poller_is_einval)
+Test(stream_poller_args, adding_an_endpoint_registered_with_another_poller_is_einval)
 {
     sk_tcp *c, *s;
     sk_udp *u = NULL;
@@ -2108,7 +2115,7 @@ Test(poller_args, adding_an_endpoint_registered_with_another_poller_is_einval)
     sk_tcp_close(s);
 }
 
-Test(poller_args, mod_and_del_of_an_endpoint_never_added_are_einval)
+Test(stream_poller_args, mod_and_del_of_an_endpoint_never_added_are_einval)
 {
     sk_tcp *c, *s;
     sk_udp *u = NULL;
@@ -2131,7 +2138,7 @@ Test(poller_args, mod_and_del_of_an_endpoint_never_added_are_einval)
     sk_tcp_close(s);
 }
 
-Test(poller_args, mod_and_del_through_another_poller_are_einval_and_change_nothing)
+Test(stream_poller_args, mod_and_del_through_another_poller_are_einval_and_change_nothing)
 {
     sk_tcp *c, *s;
     sk_udp *u = NULL;
@@ -2159,7 +2166,7 @@ Test(poller_args, mod_and_del_through_another_poller_are_einval_and_change_nothi
     sk_tcp_close(s);
 }
 
-Test(poller_args, unknown_event_bits_are_einval_for_add_and_mod_and_change_nothing)
+Test(stream_poller_args, unknown_event_bits_are_einval_for_add_and_mod_and_change_nothing)
 {
     static const unsigned bad[] = {SK_POLL_HUP, SK_POLL_ERR, SK_POLL_WAKE, SK_POLL_IN | 0x20u, 0x100u, 0x80000000u};
     sk_tcp *c, *s;
@@ -2192,7 +2199,7 @@ Test(poller_args, unknown_event_bits_are_einval_for_add_and_mod_and_change_nothi
     sk_tcp_close(s);
 }
 
-Test(poller_args, null_poller_or_endpoint_is_einval_for_add_mod_and_del)
+Test(stream_poller_args, null_poller_or_endpoint_is_einval_for_add_mod_and_del)
 {
     sk_tcp *c, *s;
     sk_udp *u = NULL;

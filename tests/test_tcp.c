@@ -27,9 +27,12 @@
 #include "signal_util.h"
 
 TestSuite(tcp, .init = tu_fd_guard_begin, .fini = tu_fd_guard_end, .timeout = 60);
+TestSuite(stream, .init = tu_fd_guard_begin, .fini = tu_fd_guard_end, .timeout = 60);
 TestSuite(tcp_timeout, .init = tu_fd_guard_begin, .fini = tu_fd_guard_end, .timeout = 60);
+TestSuite(stream_timeout, .init = tu_fd_guard_begin, .fini = tu_fd_guard_end, .timeout = 60);
 TestSuite(tcp_errors, .init = tu_fd_guard_begin, .fini = tu_fd_guard_end, .timeout = 60);
 TestSuite(tcp_args, .init = tu_fd_guard_begin, .fini = tu_fd_guard_end, .timeout = 60);
+TestSuite(stream_args, .init = tu_fd_guard_begin, .fini = tu_fd_guard_end, .timeout = 60);
 
 /* ------------------------------------------------------------------------------------ */
 /* Helpers                                                                              */
@@ -203,7 +206,7 @@ static void *recv_loop_job(void *p)
 /* tcp: the basics                                                                      */
 /* ------------------------------------------------------------------------------------ */
 
-Test(tcp, connect_accept_and_exchange_a_small_message_both_ways)
+Test(stream, connect_accept_and_exchange_a_small_message_both_ways)
 {
     sk_tcp *l, *c, *s;
     char buf[8] = {0};
@@ -254,7 +257,7 @@ Test(tcp, listen_on_port_zero_picks_a_nonzero_port_that_local_addr_tells)
     sk_tcp_close(l);
 }
 
-Test(tcp, local_and_peer_addresses_of_the_two_ends_mirror_each_other)
+Test(stream, local_and_peer_addresses_of_the_two_ends_mirror_each_other)
 {
     sk_tcp *l, *c, *s;
     char c_local[SK_ADDR_STRLEN], c_peer[SK_ADDR_STRLEN];
@@ -271,8 +274,15 @@ Test(tcp, local_and_peer_addresses_of_the_two_ends_mirror_each_other)
     cr_assert_str_eq(s_peer, c_local);
     /* The client reached the listener's address: same text as the listener's own. */
     cr_assert_str_eq(c_peer, l_local);
-    cr_assert_eq(strncmp(c_local, "127.0.0.1:", 10), 0, "client local address %s", c_local);
-    cr_assert_neq(local_port(c), local_port(l));
+    if (strcmp(tu_stream_kind(), "tcp") == 0) {
+        cr_assert_eq(strncmp(c_local, "127.0.0.1:", 10), 0, "client local address %s", c_local);
+        cr_assert_neq(local_port(c), local_port(l));
+    } else {
+        /* A Unix client that never bound is unnamed; the listener has the name. */
+        cr_assert_str_eq(c_local, "unix:");
+        cr_assert_eq(strncmp(l_local, "unix:", 5), 0, "listener address %s", l_local);
+        cr_assert_gt(strlen(l_local), 5);
+    }
 
     sk_tcp_close(c);
     sk_tcp_close(s);
@@ -316,7 +326,7 @@ Test(tcp, set_nodelay_turns_nagle_on_and_off_again)
     sk_tcp_close(l);
 }
 
-Test(tcp, fd_returns_the_stream_socket_the_endpoint_owns)
+Test(stream, fd_returns_the_stream_socket_the_endpoint_owns)
 {
     sk_tcp *l, *c, *s;
     tu_tcp_pair(&l, &c, &s);
@@ -333,10 +343,19 @@ Test(tcp, fd_returns_the_stream_socket_the_endpoint_owns)
     cr_assert_eq(sk_tcp_fd(c), cf);
 
     /* The descriptor's own address is the endpoint's local address. */
-    struct sockaddr_in sin;
-    socklen_t sl = sizeof sin;
-    cr_assert_eq(getsockname(cf, (struct sockaddr *)&sin, &sl), 0);
-    cr_assert_eq(ntohs(sin.sin_port), local_port(c));
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    sk_addr own, local;
+    cr_assert_eq(getsockname(lf, (struct sockaddr *)&ss, &sl), 0);
+    cr_assert_eq(sk_addr_from_sockaddr(&own, &ss, sl), SK_OK);
+    cr_assert_eq(sk_tcp_local_addr(l, &local), SK_OK);
+    {
+        size_t la = 0, lb = 0;
+        const void *pa = sk_addr_sockaddr(&own, &la), *pb = sk_addr_sockaddr(&local, &lb);
+        cr_assert(la == lb && la > 0 && memcmp(pa, pb, la) == 0);
+    }
+    cr_assert_eq(int_sockopt(cf, SOL_SOCKET, SO_DOMAIN),
+                 strcmp(tu_stream_kind(), "tcp") == 0 ? AF_INET : AF_UNIX);
 
     /* Usable for poll, which is what it is there for. */
     cr_assert_eq(sk_tcp_send_all(c, "!", 1, NULL, LONG_MS), SK_OK);
@@ -346,7 +365,7 @@ Test(tcp, fd_returns_the_stream_socket_the_endpoint_owns)
     sk_tcp_close(l);
 }
 
-Test(tcp, every_descriptor_is_close_on_exec)
+Test(stream, every_descriptor_is_close_on_exec)
 {
     sk_tcp *l, *c, *s;
     tu_tcp_pair(&l, &c, &s);
@@ -384,7 +403,7 @@ Test(tcp, connect_by_name_localhost_reaches_a_loopback_listener_with_either_host
     sk_tcp_close(l);
 }
 
-Test(tcp, send_all_from_a_thread_and_recv_exact_move_8_mib_byte_for_byte)
+Test(stream, send_all_from_a_thread_and_recv_exact_move_8_mib_byte_for_byte)
 {
     const size_t len = 8 * MIB;
     sk_tcp *l, *c, *s;
@@ -416,7 +435,7 @@ Test(tcp, send_all_from_a_thread_and_recv_exact_move_8_mib_byte_for_byte)
     sk_tcp_close(l);
 }
 
-Test(tcp, send_and_recv_loops_move_8_mib_byte_for_byte)
+Test(stream, send_and_recv_loops_move_8_mib_byte_for_byte)
 {
     const size_t len = 8 * MIB;
     sk_tcp *l, *c, *s;
@@ -453,7 +472,7 @@ Test(tcp, send_and_recv_loops_move_8_mib_byte_for_byte)
     sk_tcp_close(l);
 }
 
-Test(tcp, zero_length_transfers_succeed_at_once_even_with_a_null_buffer)
+Test(stream, zero_length_transfers_succeed_at_once_even_with_a_null_buffer)
 {
     sk_tcp *l, *c, *s;
     char b[4] = "abc";
@@ -500,7 +519,7 @@ Test(tcp, zero_length_transfers_succeed_at_once_even_with_a_null_buffer)
     sk_tcp_close(l);
 }
 
-Test(tcp, transfers_accept_null_progress_pointers)
+Test(stream, transfers_accept_null_progress_pointers)
 {
     sk_tcp *l, *c, *s;
     char b[16] = {0};
@@ -519,7 +538,7 @@ Test(tcp, transfers_accept_null_progress_pointers)
     sk_tcp_close(l);
 }
 
-Test(tcp, recv_returns_what_has_arrived_without_waiting_to_fill_its_buffer)
+Test(stream, recv_returns_what_has_arrived_without_waiting_to_fill_its_buffer)
 {
     sk_tcp *l, *c, *s;
     char b[100];
@@ -540,7 +559,7 @@ Test(tcp, recv_returns_what_has_arrived_without_waiting_to_fill_its_buffer)
     sk_tcp_close(l);
 }
 
-Test(tcp, recv_never_stores_more_than_its_capacity)
+Test(stream, recv_never_stores_more_than_its_capacity)
 {
     sk_tcp *l, *c, *s;
     char b[16];
@@ -563,7 +582,7 @@ Test(tcp, recv_never_stores_more_than_its_capacity)
     sk_tcp_close(l);
 }
 
-Test(tcp, send_hands_at_least_one_byte_and_at_most_len_to_the_system)
+Test(stream, send_hands_at_least_one_byte_and_at_most_len_to_the_system)
 {
     sk_tcp *l, *c, *s;
     const size_t len = 200000;
@@ -621,7 +640,7 @@ static void *echo_job_main(void *p)
     return NULL;
 }
 
-Test(tcp, one_thread_sends_while_another_receives_an_echo_of_1_mib)
+Test(stream, one_thread_sends_while_another_receives_an_echo_of_1_mib)
 {
     /* Through an echo, 1 MiB only gets through when the client reads while it sends:
      * with one thread doing both in turn, both sides' buffers would fill. */
@@ -659,7 +678,7 @@ Test(tcp, one_thread_sends_while_another_receives_an_echo_of_1_mib)
     sk_tcp_close(l);
 }
 
-Test(tcp, both_ends_send_and_receive_1_mib_at_the_same_time)
+Test(stream, both_ends_send_and_receive_1_mib_at_the_same_time)
 {
     const size_t len = 1 * MIB;
     sk_tcp *l, *c, *s;
@@ -702,7 +721,7 @@ Test(tcp, both_ends_send_and_receive_1_mib_at_the_same_time)
 
 /* --- end of stream, reset --- */
 
-Test(tcp, recv_exact_keeps_the_bytes_when_the_peer_closes_midway)
+Test(stream, recv_exact_keeps_the_bytes_when_the_peer_closes_midway)
 {
     sk_tcp *l, *c, *s;
     char b[10];
@@ -723,7 +742,7 @@ Test(tcp, recv_exact_keeps_the_bytes_when_the_peer_closes_midway)
     sk_tcp_close(l);
 }
 
-Test(tcp, recv_at_end_of_stream_returns_closed_with_zero_bytes_every_time)
+Test(stream, recv_at_end_of_stream_returns_closed_with_zero_bytes_every_time)
 {
     sk_tcp *l, *c, *s;
     char b[8];
@@ -838,7 +857,7 @@ Test(tcp, send_all_to_a_reset_peer_fails_with_connreset_and_raises_no_sigpipe)
     sk_tcp_close(l);
 }
 
-Test(tcp, send_all_to_a_peer_that_closed_fails_with_connreset_and_raises_no_sigpipe)
+Test(stream, send_all_to_a_peer_that_closed_fails_with_connreset_and_raises_no_sigpipe)
 {
     sk_tcp *l, *c, *s;
     size_t n = 0;
@@ -872,7 +891,7 @@ static void *shut_job_main(void *p)
     return NULL;
 }
 
-Test(tcp, shutdown_rd_from_another_thread_wakes_a_blocked_recv_exact)
+Test(stream, shutdown_rd_from_another_thread_wakes_a_blocked_recv_exact)
 {
     sk_tcp *l, *c, *s;
     char b[10];
@@ -896,7 +915,7 @@ Test(tcp, shutdown_rd_from_another_thread_wakes_a_blocked_recv_exact)
     sk_tcp_close(l);
 }
 
-Test(tcp, shutdown_rdwr_from_another_thread_wakes_a_blocked_recv)
+Test(stream, shutdown_rdwr_from_another_thread_wakes_a_blocked_recv)
 {
     sk_tcp *l, *c, *s;
     char b[10];
@@ -920,7 +939,7 @@ Test(tcp, shutdown_rdwr_from_another_thread_wakes_a_blocked_recv)
     sk_tcp_close(l);
 }
 
-Test(tcp, shutdown_wr_lets_the_peer_see_end_of_stream_while_the_other_direction_works)
+Test(stream, shutdown_wr_lets_the_peer_see_end_of_stream_while_the_other_direction_works)
 {
     sk_tcp *l, *c, *s;
     char b[16];
@@ -948,7 +967,7 @@ Test(tcp, shutdown_wr_lets_the_peer_see_end_of_stream_while_the_other_direction_
     sk_tcp_close(l);
 }
 
-Test(tcp, send_after_this_end_shut_its_sending_half_returns_closed)
+Test(stream, send_after_this_end_shut_its_sending_half_returns_closed)
 {
     sk_tcp *l, *c, *s;
     size_t n;
@@ -972,7 +991,7 @@ Test(tcp, send_after_this_end_shut_its_sending_half_returns_closed)
     sk_tcp_close(l);
 }
 
-Test(tcp, recv_after_this_end_shut_its_receiving_half_returns_closed)
+Test(stream, recv_after_this_end_shut_its_receiving_half_returns_closed)
 {
     sk_tcp *l, *c, *s;
     char b[4];
@@ -1448,7 +1467,7 @@ Test(tcp, a_plain_posix_server_interoperates_byte_for_byte)
 /* tcp_timeout                                                                          */
 /* ------------------------------------------------------------------------------------ */
 
-Test(tcp_timeout, recv_exact_times_out_after_its_budget_when_nothing_arrives)
+Test(stream_timeout, recv_exact_times_out_after_its_budget_when_nothing_arrives)
 {
     sk_tcp *l, *c, *s;
     char b[8];
@@ -1465,7 +1484,7 @@ Test(tcp_timeout, recv_exact_times_out_after_its_budget_when_nothing_arrives)
     sk_tcp_close(l);
 }
 
-Test(tcp_timeout, recv_times_out_after_its_budget_when_nothing_arrives)
+Test(stream_timeout, recv_times_out_after_its_budget_when_nothing_arrives)
 {
     sk_tcp *l, *c, *s;
     char b[8];
@@ -1480,7 +1499,7 @@ Test(tcp_timeout, recv_times_out_after_its_budget_when_nothing_arrives)
     sk_tcp_close(l);
 }
 
-Test(tcp_timeout, recv_exact_tells_how_many_bytes_came_before_the_timeout_and_can_resume)
+Test(stream_timeout, recv_exact_tells_how_many_bytes_came_before_the_timeout_and_can_resume)
 {
     sk_tcp *l, *c, *s;
     char b[10];
@@ -1527,7 +1546,7 @@ static void *drip_job_main(void *p)
     return NULL;
 }
 
-Test(tcp_timeout, a_peer_dripping_bytes_does_not_stretch_recv_exact_past_its_budget)
+Test(stream_timeout, a_peer_dripping_bytes_does_not_stretch_recv_exact_past_its_budget)
 {
     sk_tcp *l, *c, *s;
     char b[100];
@@ -1572,7 +1591,7 @@ static void *two_part_job_main(void *p)
     return NULL;
 }
 
-Test(tcp_timeout, recv_exact_with_a_budget_gathers_bytes_from_several_arrivals)
+Test(stream_timeout, recv_exact_with_a_budget_gathers_bytes_from_several_arrivals)
 {
     sk_tcp *l, *c, *s;
     char b[6];
@@ -1595,7 +1614,7 @@ Test(tcp_timeout, recv_exact_with_a_budget_gathers_bytes_from_several_arrivals)
     sk_tcp_close(l);
 }
 
-Test(tcp_timeout, recv_exact_forever_waits_for_late_data)
+Test(stream_timeout, recv_exact_forever_waits_for_late_data)
 {
     sk_tcp *l, *c, *s;
     char b[4];
@@ -1617,7 +1636,7 @@ Test(tcp_timeout, recv_exact_forever_waits_for_late_data)
     sk_tcp_close(l);
 }
 
-Test(tcp_timeout, recv_with_zero_timeout_and_nothing_pending_times_out_at_once)
+Test(stream_timeout, recv_with_zero_timeout_and_nothing_pending_times_out_at_once)
 {
     sk_tcp *l, *c, *s;
     char b[4];
@@ -1635,7 +1654,7 @@ Test(tcp_timeout, recv_with_zero_timeout_and_nothing_pending_times_out_at_once)
     sk_tcp_close(l);
 }
 
-Test(tcp_timeout, recv_with_zero_timeout_returns_data_that_is_already_there)
+Test(stream_timeout, recv_with_zero_timeout_returns_data_that_is_already_there)
 {
     sk_tcp *l, *c, *s;
     char b[16];
@@ -1651,7 +1670,7 @@ Test(tcp_timeout, recv_with_zero_timeout_returns_data_that_is_already_there)
     sk_tcp_close(l);
 }
 
-Test(tcp_timeout, recv_exact_with_zero_timeout_takes_what_is_there_then_times_out)
+Test(stream_timeout, recv_exact_with_zero_timeout_takes_what_is_there_then_times_out)
 {
     sk_tcp *l, *c, *s;
     char b[10];
@@ -1670,7 +1689,7 @@ Test(tcp_timeout, recv_exact_with_zero_timeout_takes_what_is_there_then_times_ou
     sk_tcp_close(l);
 }
 
-Test(tcp_timeout, send_all_to_a_peer_that_never_reads_times_out_with_an_exact_count)
+Test(stream_timeout, send_all_to_a_peer_that_never_reads_times_out_with_an_exact_count)
 {
     const size_t len = 16 * MIB; /* far more than loopback buffers hold (~4 MiB here) */
     sk_tcp *l, *c, *s;
@@ -1702,7 +1721,7 @@ Test(tcp_timeout, send_all_to_a_peer_that_never_reads_times_out_with_an_exact_co
     sk_tcp_close(l);
 }
 
-Test(tcp_timeout, send_with_zero_timeout_on_a_full_buffer_times_out_at_once)
+Test(stream_timeout, send_with_zero_timeout_on_a_full_buffer_times_out_at_once)
 {
     const size_t len = 16 * MIB;
     sk_tcp *l, *c, *s;
@@ -1803,7 +1822,7 @@ Test(tcp_timeout, connect_to_a_listener_with_a_full_queue_times_out_after_its_bu
 
 /* --- signals: EINTR is retried with what is left of the budget (tu_pester) --- */
 
-Test(tcp_timeout, signals_do_not_end_a_recv_exact_before_its_budget)
+Test(stream_timeout, signals_do_not_end_a_recv_exact_before_its_budget)
 {
     sk_tcp *l, *c, *s;
     char b[8];
@@ -1825,7 +1844,7 @@ Test(tcp_timeout, signals_do_not_end_a_recv_exact_before_its_budget)
     sk_tcp_close(l);
 }
 
-Test(tcp_timeout, signals_do_not_break_a_recv_exact_that_waits_forever)
+Test(stream_timeout, signals_do_not_break_a_recv_exact_that_waits_forever)
 {
     sk_tcp *l, *c, *s;
     char b[6];
@@ -1864,7 +1883,7 @@ Test(tcp_timeout, signals_do_not_end_an_accept_before_its_budget)
     sk_tcp_close(l);
 }
 
-Test(tcp_timeout, signals_do_not_end_a_send_all_before_its_budget_or_blur_its_count)
+Test(stream_timeout, signals_do_not_end_a_send_all_before_its_budget_or_blur_its_count)
 {
     const size_t len = 16 * MIB;
     sk_tcp *l, *c, *s;
@@ -2235,7 +2254,7 @@ Test(tcp_args, transfers_reject_a_null_endpoint)
     cr_assert_eq(sk_tcp_recv(NULL, NULL, 0, NULL, 0), SK_EINVAL);
 }
 
-Test(tcp_args, transfers_reject_a_null_buffer_with_a_nonzero_length)
+Test(stream_args, transfers_reject_a_null_buffer_with_a_nonzero_length)
 {
     sk_tcp *l, *c, *s;
     size_t n;
@@ -2269,7 +2288,7 @@ Test(tcp_args, transfers_reject_a_null_buffer_with_a_nonzero_length)
     sk_tcp_close(l);
 }
 
-Test(tcp_args, transfers_reject_a_timeout_below_forever)
+Test(stream_args, transfers_reject_a_timeout_below_forever)
 {
     sk_tcp *l, *c, *s;
     char b[4] = "abc";
@@ -2341,7 +2360,7 @@ Test(tcp_args, connection_calls_on_a_listener_are_einval)
     sk_tcp_close(l);
 }
 
-Test(tcp_args, shutdown_rejects_null_and_unknown_how_and_changes_nothing)
+Test(stream_args, shutdown_rejects_null_and_unknown_how_and_changes_nothing)
 {
     sk_tcp *l, *c, *s;
     char b[2];
@@ -2364,7 +2383,7 @@ Test(tcp_args, shutdown_rejects_null_and_unknown_how_and_changes_nothing)
     sk_tcp_close(l);
 }
 
-Test(tcp_args, address_queries_reject_null_arguments)
+Test(stream_args, address_queries_reject_null_arguments)
 {
     sk_tcp *l, *c, *s;
     sk_addr a;

@@ -16,6 +16,7 @@
 #include "testutil.h"
 
 TestSuite(tcp_close, .init = tu_fd_guard_begin, .fini = tu_fd_guard_end, .timeout = 60);
+TestSuite(stream_close, .init = tu_fd_guard_begin, .fini = tu_fd_guard_end, .timeout = 60);
 TestSuite(tcp_options, .init = tu_fd_guard_begin, .fini = tu_fd_guard_end, .timeout = 60);
 
 /* A budget for steps that are expected to succeed: long enough for a noisy machine,
@@ -154,7 +155,7 @@ Test(tcp_close, plain_close_with_an_unread_request_resets_and_the_peer_loses_the
     sk_tcp_close(client);
 }
 
-Test(tcp_close, graceful_close_with_an_unread_request_lets_the_peer_read_the_whole_response_and_then_eof)
+Test(stream_close, graceful_close_with_an_unread_request_lets_the_peer_read_the_whole_response_and_then_eof)
 {
     sk_tcp *client, *server;
     struct closer c = {0};
@@ -175,7 +176,7 @@ Test(tcp_close, graceful_close_with_an_unread_request_lets_the_peer_read_the_who
     cr_expect_eq(c.rc, SK_OK, "sk_tcp_close_graceful: %s", sk_errname(c.rc));
 }
 
-Test(tcp_close, close_graceful_returns_ok_when_the_peer_closes_in_time_with_a_finite_or_no_budget)
+Test(stream_close, close_graceful_returns_ok_when_the_peer_closes_in_time_with_a_finite_or_no_budget)
 {
     static const int budgets[] = {LONG_MS, SK_FOREVER};
 
@@ -189,7 +190,7 @@ Test(tcp_close, close_graceful_returns_ok_when_the_peer_closes_in_time_with_a_fi
     }
 }
 
-Test(tcp_close, close_graceful_discards_what_the_peer_sends_before_its_end_of_stream)
+Test(stream_close, close_graceful_discards_what_the_peer_sends_before_its_end_of_stream)
 {
     sk_tcp *client, *server;
     static char junk[100000];
@@ -200,7 +201,7 @@ Test(tcp_close, close_graceful_discards_what_the_peer_sends_before_its_end_of_st
     cr_expect_eq(sk_tcp_close_graceful(server, LONG_MS), SK_OK);
 }
 
-Test(tcp_close, close_graceful_times_out_not_before_its_budget_when_the_peer_never_closes)
+Test(stream_close, close_graceful_times_out_not_before_its_budget_when_the_peer_never_closes)
 {
     sk_tcp *client, *server;
     int64_t start, el;
@@ -221,7 +222,7 @@ Test(tcp_close, close_graceful_times_out_not_before_its_budget_when_the_peer_nev
     sk_tcp_close(client);
 }
 
-Test(tcp_close, close_graceful_with_a_budget_of_0_times_out_at_once_when_the_peer_has_not_closed)
+Test(stream_close, close_graceful_with_a_budget_of_0_times_out_at_once_when_the_peer_has_not_closed)
 {
     sk_tcp *client, *server;
     int64_t start, el;
@@ -238,7 +239,7 @@ Test(tcp_close, close_graceful_with_a_budget_of_0_times_out_at_once_when_the_pee
     sk_tcp_close(client);
 }
 
-Test(tcp_close, close_graceful_with_a_budget_of_0_succeeds_when_the_peer_has_already_closed)
+Test(stream_close, close_graceful_with_a_budget_of_0_succeeds_when_the_peer_has_already_closed)
 {
     sk_tcp *client, *server;
 
@@ -265,7 +266,7 @@ Test(tcp_close, close_graceful_reports_a_reset_that_arrived_before_the_call)
     cr_expect_eq(rc, SK_ECONNRESET, "got %s", sk_errname(rc));
 }
 
-Test(tcp_close, close_graceful_frees_even_on_bad_input_and_refuses_null)
+Test(stream_close, close_graceful_frees_even_on_bad_input_and_refuses_null)
 {
     sk_tcp *listener, *client, *server;
 
@@ -278,7 +279,7 @@ Test(tcp_close, close_graceful_frees_even_on_bad_input_and_refuses_null)
     sk_tcp_close(client);
 }
 
-Test(tcp_close, close_graceful_inside_a_poller_batch_cancels_the_endpoints_events_as_close_does)
+Test(stream_close, close_graceful_inside_a_poller_batch_cancels_the_endpoints_events_as_close_does)
 {
     sk_tcp *client, *server;
     sk_poller *p;

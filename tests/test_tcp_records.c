@@ -21,7 +21,9 @@
 #include "signal_util.h"
 
 TestSuite(tcp_allv, .init = tu_fd_guard_begin, .fini = tu_fd_guard_end, .timeout = 60);
+TestSuite(stream_allv, .init = tu_fd_guard_begin, .fini = tu_fd_guard_end, .timeout = 60);
 TestSuite(tcp_until, .init = tu_fd_guard_begin, .fini = tu_fd_guard_end, .timeout = 60);
+TestSuite(stream_until, .init = tu_fd_guard_begin, .fini = tu_fd_guard_end, .timeout = 60);
 
 /* ------------------------------------------------------------------------------------ */
 /* Helpers                                                                              */
@@ -102,7 +104,7 @@ static void drip_join(struct dripper *d, pthread_t th)
 /* sk_tcp_send_allv                                                                     */
 /* ------------------------------------------------------------------------------------ */
 
-Test(tcp_allv, header_and_body_arrive_in_order_byte_for_byte)
+Test(stream_allv, header_and_body_arrive_in_order_byte_for_byte)
 {
     sk_tcp *c, *s;
     char header[32];
@@ -125,7 +127,7 @@ Test(tcp_allv, header_and_body_arrive_in_order_byte_for_byte)
     sk_tcp_close(s);
 }
 
-Test(tcp_allv, empty_buffers_first_in_the_middle_and_last_are_skipped)
+Test(stream_allv, empty_buffers_first_in_the_middle_and_last_are_skipped)
 {
     sk_tcp *c, *s;
     unsigned char *a = pattern(10, 2), *b = pattern(33, 3), *d = pattern(7, 4);
@@ -149,7 +151,7 @@ Test(tcp_allv, empty_buffers_first_in_the_middle_and_last_are_skipped)
     sk_tcp_close(s);
 }
 
-Test(tcp_allv, all_empty_buffers_or_none_succeed_at_once_with_nothing_sent)
+Test(stream_allv, all_empty_buffers_or_none_succeed_at_once_with_nothing_sent)
 {
     sk_tcp *c, *s;
     char x = 'x';
@@ -172,7 +174,7 @@ Test(tcp_allv, all_empty_buffers_or_none_succeed_at_once_with_nothing_sent)
     sk_tcp_close(s);
 }
 
-Test(tcp_allv, a_thousand_small_buffers_arrive_intact_in_order)
+Test(stream_allv, a_thousand_small_buffers_arrive_intact_in_order)
 {
     sk_tcp *c, *s;
     enum { N = 1000 };
@@ -203,7 +205,7 @@ Test(tcp_allv, a_thousand_small_buffers_arrive_intact_in_order)
 }
 
 /* Megabyte buffers between tiny ones, to a reader that takes them as they come. */
-Test(tcp_allv, megabytes_in_mixed_buffers_arrive_intact_at_a_concurrent_reader)
+Test(stream_allv, megabytes_in_mixed_buffers_arrive_intact_at_a_concurrent_reader)
 {
     sk_tcp *c, *s;
     pthread_t th;
@@ -263,7 +265,7 @@ static void *slow_reader_thread(void *p)
     return NULL;
 }
 
-Test(tcp_allv, gather_write_resumes_after_partial_writes_cut_short_by_signals)
+Test(stream_allv, gather_write_resumes_after_partial_writes_cut_short_by_signals)
 {
     sk_tcp *c, *s;
     pthread_t rth, kth;
@@ -316,7 +318,7 @@ Test(tcp_allv, gather_write_resumes_after_partial_writes_cut_short_by_signals)
 
 /* The peer never reads while the call runs: it times out, and what the peer then finds
  * is exactly the first *sent bytes of the concatenation. */
-Test(tcp_allv, timeout_to_a_peer_that_never_reads_reports_exact_sent)
+Test(stream_allv, timeout_to_a_peer_that_never_reads_reports_exact_sent)
 {
     enum { N = 97 };
     static sk_iovec iov[N];
@@ -330,7 +332,7 @@ Test(tcp_allv, timeout_to_a_peer_that_never_reads_reports_exact_sent)
     free(pool);
 }
 
-Test(tcp_allv, timeout_zero_sends_what_fits_at_once)
+Test(stream_allv, timeout_zero_sends_what_fits_at_once)
 {
     sk_tcp *c, *s;
     unsigned char *a = pattern(100, 9), in[300];
@@ -351,7 +353,7 @@ Test(tcp_allv, timeout_zero_sends_what_fits_at_once)
     sk_tcp_close(s);
 }
 
-Test(tcp_allv, null_base_with_a_length_is_einval_and_nothing_leaves)
+Test(stream_allv, null_base_with_a_length_is_einval_and_nothing_leaves)
 {
     sk_tcp *c, *s;
     char a[8] = "abcdefg";
@@ -367,7 +369,7 @@ Test(tcp_allv, null_base_with_a_length_is_einval_and_nothing_leaves)
     sk_tcp_close(s);
 }
 
-Test(tcp_allv, null_list_with_a_count_is_einval)
+Test(stream_allv, null_list_with_a_count_is_einval)
 {
     sk_tcp *c, *s;
     size_t sent = 12345;
@@ -380,7 +382,7 @@ Test(tcp_allv, null_list_with_a_count_is_einval)
     sk_tcp_close(s);
 }
 
-Test(tcp_allv, lengths_adding_up_past_size_max_are_einval_and_nothing_leaves)
+Test(stream_allv, lengths_adding_up_past_size_max_are_einval_and_nothing_leaves)
 {
     sk_tcp *c, *s;
     char a[8] = "abcdefg";
@@ -397,7 +399,7 @@ Test(tcp_allv, lengths_adding_up_past_size_max_are_einval_and_nothing_leaves)
     sk_tcp_close(s);
 }
 
-Test(tcp_allv, listener_null_endpoint_and_bad_timeout_are_einval)
+Test(stream_allv, listener_null_endpoint_and_bad_timeout_are_einval)
 {
     sk_tcp *l, *c, *s;
     sk_iovec iov[] = {{"abc", 3}};
@@ -419,7 +421,7 @@ Test(tcp_allv, listener_null_endpoint_and_bad_timeout_are_einval)
     sk_tcp_close(s);
 }
 
-Test(tcp_allv, after_this_end_shut_down_sending_it_is_eclosed_with_nothing_sent)
+Test(stream_allv, after_this_end_shut_down_sending_it_is_eclosed_with_nothing_sent)
 {
     sk_tcp *c, *s;
     sk_iovec iov[] = {{"header", 6}, {"body", 4}};
@@ -438,7 +440,7 @@ Test(tcp_allv, after_this_end_shut_down_sending_it_is_eclosed_with_nothing_sent)
 /* sk_tcp_recv_until and sk_tcp_buffered                                                */
 /* ------------------------------------------------------------------------------------ */
 
-Test(tcp_until, several_lines_in_one_send_come_back_one_per_call)
+Test(stream_until, several_lines_in_one_send_come_back_one_per_call)
 {
     sk_tcp *c, *s;
 
@@ -455,7 +457,7 @@ Test(tcp_until, several_lines_in_one_send_come_back_one_per_call)
     sk_tcp_close(s);
 }
 
-Test(tcp_until, buffered_reports_the_read_ahead_left_after_each_line)
+Test(stream_until, buffered_reports_the_read_ahead_left_after_each_line)
 {
     sk_tcp *l, *c, *s;
 
@@ -477,7 +479,7 @@ Test(tcp_until, buffered_reports_the_read_ahead_left_after_each_line)
     sk_tcp_close(s);
 }
 
-Test(tcp_until, a_line_arriving_one_byte_at_a_time_comes_back_whole)
+Test(stream_until, a_line_arriving_one_byte_at_a_time_comes_back_whole)
 {
     static const char text[] = "hello, drip world\nand a second line\n";
     sk_tcp *c, *s;
@@ -493,7 +495,7 @@ Test(tcp_until, a_line_arriving_one_byte_at_a_time_comes_back_whole)
     sk_tcp_close(s);
 }
 
-Test(tcp_until, lines_split_across_several_sends_come_back_whole)
+Test(stream_until, lines_split_across_several_sends_come_back_whole)
 {
     sk_tcp *c, *s;
     pthread_t th;
@@ -511,7 +513,7 @@ Test(tcp_until, lines_split_across_several_sends_come_back_whole)
     sk_tcp_close(s);
 }
 
-Test(tcp_until, recv_after_recv_until_gets_the_buffered_bytes_first_then_the_sockets)
+Test(stream_until, recv_after_recv_until_gets_the_buffered_bytes_first_then_the_sockets)
 {
     sk_tcp *c, *s;
     char buf[64];
@@ -544,7 +546,7 @@ Test(tcp_until, recv_after_recv_until_gets_the_buffered_bytes_first_then_the_soc
     sk_tcp_close(s);
 }
 
-Test(tcp_until, recv_exact_after_recv_until_gets_the_buffered_bytes_first_then_the_sockets)
+Test(stream_until, recv_exact_after_recv_until_gets_the_buffered_bytes_first_then_the_sockets)
 {
     sk_tcp *c, *s;
     unsigned char *body = pattern(3000, 10), in[3000];
@@ -575,7 +577,7 @@ Test(tcp_until, recv_exact_after_recv_until_gets_the_buffered_bytes_first_then_t
     sk_tcp_close(s);
 }
 
-Test(tcp_until, recv_exact_timeout_after_recv_until_counts_the_buffered_bytes)
+Test(stream_until, recv_exact_timeout_after_recv_until_counts_the_buffered_bytes)
 {
     sk_tcp *c, *s;
     char in[32];
@@ -596,7 +598,7 @@ Test(tcp_until, recv_exact_timeout_after_recv_until_counts_the_buffered_bytes)
     sk_tcp_close(s);
 }
 
-Test(tcp_until, over_long_record_comes_in_cap_sized_pieces_with_etoolong)
+Test(stream_until, over_long_record_comes_in_cap_sized_pieces_with_etoolong)
 {
     sk_tcp *c, *s;
     char buf[10];
@@ -615,7 +617,7 @@ Test(tcp_until, over_long_record_comes_in_cap_sized_pieces_with_etoolong)
     sk_tcp_close(s);
 }
 
-Test(tcp_until, over_long_record_arriving_one_byte_at_a_time_still_gives_etoolong)
+Test(stream_until, over_long_record_arriving_one_byte_at_a_time_still_gives_etoolong)
 {
     static const char text[] = "abcdefghijklmnopqrstuvwx\n";
     sk_tcp *c, *s;
@@ -632,7 +634,7 @@ Test(tcp_until, over_long_record_arriving_one_byte_at_a_time_still_gives_etoolon
     sk_tcp_close(s);
 }
 
-Test(tcp_until, record_exactly_as_long_as_the_buffer_fits)
+Test(stream_until, record_exactly_as_long_as_the_buffer_fits)
 {
     sk_tcp *c, *s;
 
@@ -649,7 +651,7 @@ Test(tcp_until, record_exactly_as_long_as_the_buffer_fits)
     sk_tcp_close(s);
 }
 
-Test(tcp_until, timeout_with_a_partial_line_keeps_it_and_resuming_completes_the_line)
+Test(stream_until, timeout_with_a_partial_line_keeps_it_and_resuming_completes_the_line)
 {
     sk_tcp *c, *s;
     char buf[64];
@@ -675,7 +677,7 @@ Test(tcp_until, timeout_with_a_partial_line_keeps_it_and_resuming_completes_the_
     sk_tcp_close(s);
 }
 
-Test(tcp_until, timeout_with_nothing_is_not_early_and_stores_nothing)
+Test(stream_until, timeout_with_nothing_is_not_early_and_stores_nothing)
 {
     sk_tcp *c, *s;
     int64_t t0;
@@ -690,7 +692,7 @@ Test(tcp_until, timeout_with_nothing_is_not_early_and_stores_nothing)
 
 /* A peer that keeps sending bytes but never the delimiter must not extend the call:
  * the budget covers the whole call, not each read. */
-Test(tcp_until, budget_covers_the_whole_call_while_a_peer_drips_without_a_delimiter)
+Test(stream_until, budget_covers_the_whole_call_while_a_peer_drips_without_a_delimiter)
 {
     enum { N = 200 };
     sk_tcp *c, *s;
@@ -723,7 +725,7 @@ Test(tcp_until, budget_covers_the_whole_call_while_a_peer_drips_without_a_delimi
     sk_tcp_close(s);
 }
 
-Test(tcp_until, timeout_zero_with_nothing_there_times_out_at_once)
+Test(stream_until, timeout_zero_with_nothing_there_times_out_at_once)
 {
     sk_tcp *c, *s;
     int64_t t0;
@@ -741,7 +743,7 @@ Test(tcp_until, timeout_zero_with_nothing_there_times_out_at_once)
     sk_tcp_close(s);
 }
 
-Test(tcp_until, end_of_stream_mid_record_gives_eclosed_with_the_partial_bytes)
+Test(stream_until, end_of_stream_mid_record_gives_eclosed_with_the_partial_bytes)
 {
     sk_tcp *c, *s;
     char buf[64];
@@ -759,7 +761,7 @@ Test(tcp_until, end_of_stream_mid_record_gives_eclosed_with_the_partial_bytes)
     sk_tcp_close(c);
 }
 
-Test(tcp_until, end_of_stream_with_nothing_gives_eclosed_and_zero_bytes)
+Test(stream_until, end_of_stream_with_nothing_gives_eclosed_and_zero_bytes)
 {
     sk_tcp *c, *s;
 
@@ -798,7 +800,7 @@ static void *until_thread(void *p)
     return NULL;
 }
 
-Test(tcp_until, shutdown_of_the_receiving_half_wakes_a_blocked_call_with_eclosed)
+Test(stream_until, shutdown_of_the_receiving_half_wakes_a_blocked_call_with_eclosed)
 {
     sk_tcp *c, *s;
     pthread_t th;
@@ -821,7 +823,7 @@ Test(tcp_until, shutdown_of_the_receiving_half_wakes_a_blocked_call_with_eclosed
     sk_tcp_close(s);
 }
 
-Test(tcp_until, delimiters_other_than_newline_zero_carriage_return_and_255)
+Test(stream_until, delimiters_other_than_newline_zero_carriage_return_and_255)
 {
     sk_tcp *c, *s;
     static const unsigned char z[] = {'a', 0, 'b', 'b', 0};
@@ -844,7 +846,7 @@ Test(tcp_until, delimiters_other_than_newline_zero_carriage_return_and_255)
     sk_tcp_close(s);
 }
 
-Test(tcp_until, one_stream_read_with_a_different_delimiter_each_call)
+Test(stream_until, one_stream_read_with_a_different_delimiter_each_call)
 {
     sk_tcp *c, *s;
 
@@ -857,7 +859,7 @@ Test(tcp_until, one_stream_read_with_a_different_delimiter_each_call)
     sk_tcp_close(s);
 }
 
-Test(tcp_until, bad_arguments_are_einval_store_nothing_and_take_nothing)
+Test(stream_until, bad_arguments_are_einval_store_nothing_and_take_nothing)
 {
     sk_tcp *l, *c, *s;
     char buf[16];
@@ -901,7 +903,7 @@ Test(tcp_until, bad_arguments_are_einval_store_nothing_and_take_nothing)
 }
 
 /* Lines that straddle the 8 KiB read-ahead boundary, all sent at once. */
-Test(tcp_until, a_thousand_odd_sized_lines_sent_at_once_straddle_the_read_buffer_correctly)
+Test(stream_until, a_thousand_odd_sized_lines_sent_at_once_straddle_the_read_buffer_correctly)
 {
     enum { N = 1000, L = 37 };
     sk_tcp *c, *s;
@@ -966,7 +968,7 @@ static void *line_sender_thread(void *p)
     return NULL;
 }
 
-Test(tcp_until, ten_thousand_64_byte_lines_from_a_thread_all_read_correctly)
+Test(stream_until, ten_thousand_64_byte_lines_from_a_thread_all_read_correctly)
 {
     enum { N = 10000 };
     sk_tcp *c, *s;
@@ -999,7 +1001,7 @@ Test(tcp_until, ten_thousand_64_byte_lines_from_a_thread_all_read_correctly)
     sk_tcp_close(s);
 }
 
-Test(tcp_until, a_line_longer_than_the_read_buffer_comes_back_whole_with_a_large_cap)
+Test(stream_until, a_line_longer_than_the_read_buffer_comes_back_whole_with_a_large_cap)
 {
     enum { LINE = 100000, CAP = 200000 };
     sk_tcp *c, *s;
@@ -1030,7 +1032,7 @@ Test(tcp_until, a_line_longer_than_the_read_buffer_comes_back_whole_with_a_large
 }
 
 /* The read buffer belongs to the endpoint: two connections read records independently. */
-Test(tcp_until, each_connection_keeps_its_own_read_ahead)
+Test(stream_until, each_connection_keeps_its_own_read_ahead)
 {
     sk_tcp *c1, *s1, *c2, *s2;
 

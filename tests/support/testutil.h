@@ -8,9 +8,12 @@
 #include <errno.h>
 #include <poll.h>
 #include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <sockkit.h>
 
@@ -137,9 +140,38 @@ static inline void tu_tcp_pair_on(const char *host, sk_tcp **listener, sk_tcp **
     if (server) *server = s; else sk_tcp_close(s);
 }
 
+/* The stream tests (suites stream*) run over TCP, and again over Unix domain
+ * sockets when SK_TEST_STREAM says so (tests/CMakeLists.txt): "unix-path" (a socket
+ * file in /tmp) or "unix-abstract" (an abstract name). */
+static inline const char *tu_stream_kind(void)
+{
+    const char *k = getenv("SK_TEST_STREAM");
+    return k != NULL && k[0] != '\0' ? k : "tcp";
+}
+
+/* A fresh Unix name of the kind tu_stream_kind says, for this process. */
+static inline void tu_unix_name(char *name, size_t cap)
+{
+    static int n;
+    int abstract = strcmp(tu_stream_kind(), "unix-abstract") == 0;
+    snprintf(name, cap, "%s/sk-test-%d-%d.sock", abstract ? "@" : "/tmp", (int)getpid(), n++);
+}
+
 static inline void tu_tcp_pair(sk_tcp **listener, sk_tcp **client, sk_tcp **server)
 {
-    tu_tcp_pair_on("127.0.0.1", listener, client, server);
+    sk_tcp *l = NULL, *c = NULL, *s = NULL;
+    char name[108];
+    if (strcmp(tu_stream_kind(), "tcp") == 0) {
+        tu_tcp_pair_on("127.0.0.1", listener, client, server);
+        return;
+    }
+    tu_unix_name(name, sizeof name);
+    cr_assert_eq(sk_unix_listen(&l, name, 16), SK_OK, "%s: %s", name, strerror(errno));
+    cr_assert_eq(sk_unix_connect(&c, name, 5000), SK_OK);
+    cr_assert_eq(sk_tcp_accept(l, &s, 5000), SK_OK);
+    if (listener) *listener = l; else sk_tcp_close(l);
+    if (client) *client = c; else sk_tcp_close(c);
+    if (server) *server = s; else sk_tcp_close(s);
 }
 
 /* One blocking transfer for a helper thread: tu_send_all_job or tu_recv_exact_job
