@@ -122,7 +122,7 @@ stage_valgrind() {
   # every transfer path (TCP, UDP, delimited records, threads: about 2.5 minutes);
   # SK_VALGRIND_PROGRAMS=all runs every Criterion program (about 7 minutes), or give
   # names, space separated ("test_poller_shared threads_shared").
-  local selected=${SK_VALGRIND_PROGRAMS:-"test_tcp_shared test_udp_shared test_tcp_records_shared test_resolve_shared test_connect_shared threads_shared"}
+  local selected=${SK_VALGRIND_PROGRAMS:-"test_tcp_shared test_udp_shared test_tcp_records_shared test_resolve_shared test_connect_shared test_unix_sock_shared threads_shared"}
   echo "   programs: $selected"
   for prog in "$dir"/tests/test_*_shared "$dir"/tests/threads/threads_shared; do
     [ -x "$prog" ] || continue
