@@ -94,7 +94,10 @@ SK_API int sk_unix_listen(sk_tcp **listener, const char *path, int backlog);
 
 /**
  * @brief #sk_unix_listen with options (the socket file's mode).
- * @param opts #SK_UNIX_OPTIONS_INIT then changed, or NULL for the defaults.
+ * @param[out] listener As #sk_unix_listen.
+ * @param path          As #sk_unix_listen.
+ * @param backlog       As #sk_unix_listen.
+ * @param opts          #SK_UNIX_OPTIONS_INIT then changed, or NULL for the defaults.
  * @return As #sk_unix_listen; #SK_EINVAL also for bad @p opts.
  */
 SK_API int sk_unix_listen_with(sk_tcp **listener, const char *path, int backlog, const sk_unix_options *opts);
@@ -126,6 +129,9 @@ SK_API int sk_unix_dgram_bind(sk_udp **udp, const char *path);
 
 /**
  * @brief #sk_unix_dgram_bind with options (the socket file's mode).
+ * @param[out] udp As #sk_unix_dgram_bind.
+ * @param path     As #sk_unix_dgram_bind.
+ * @param opts     #SK_UNIX_OPTIONS_INIT then changed, or NULL for the defaults.
  * @return As #sk_unix_dgram_bind; #SK_EINVAL also for bad @p opts.
  */
 SK_API int sk_unix_dgram_bind_with(sk_udp **udp, const char *path, const sk_unix_options *opts);
@@ -137,6 +143,8 @@ SK_API int sk_unix_dgram_bind_with(sk_udp **udp, const char *path, const sk_unix
  * The endpoint gets a name the kernel picks (as #sk_unix_dgram_bind with `""`), so
  * that the peer can answer it, as a UDP client gets a port.
  *
+ * @param[out] udp Receives the endpoint; NULL on failure.
+ * @param path     A path or `@name`; not NULL, not empty.
  * @return #SK_OK; #SK_ECONNREFUSED (nobody there); #SK_ENOTFOUND (no such file);
  *         #SK_EINVAL, #SK_EMFILE, #SK_EOS.
  */
@@ -198,8 +206,10 @@ SK_API int sk_unix_recv_fds(sk_tcp *conn, void *buf, size_t cap, size_t *receive
  * @brief Send one datagram with descriptors.
  * @param udp        A Unix datagram endpoint.
  * @param buf        The datagram (may be empty: @p len 0, @p buf NULL).
+ * @param len        Its length.
  * @param to         Destination (`unix:` address), or NULL for the connected peer.
- * @param fds, nfds  As #sk_unix_send_fds.
+ * @param fds        As #sk_unix_send_fds.
+ * @param nfds       As #sk_unix_send_fds.
  * @param timeout_ms Budget in milliseconds, 0, or #SK_FOREVER.
  * @return As #sk_udp_sendto; #SK_EINVAL also for too many or negative descriptors, or a
  *         UDP endpoint.
@@ -209,7 +219,15 @@ SK_API int sk_unix_dgram_send_fds(sk_udp *udp, const void *buf, size_t len, cons
 
 /**
  * @brief Receive one datagram and its descriptors.
- * @param from May be NULL; an unnamed sender is `unix:`.
+ * @param udp           A Unix datagram endpoint.
+ * @param[out] buf      Room for @p cap bytes (NULL when @p cap is 0).
+ * @param cap           Room in @p buf.
+ * @param[out] received Bytes stored; may be NULL.
+ * @param[out] from     The sender; may be NULL; an unnamed sender is `unix:`.
+ * @param[out] fds      As #sk_unix_recv_fds.
+ * @param fd_cap        As #sk_unix_recv_fds.
+ * @param[out] nfds     As #sk_unix_recv_fds.
+ * @param timeout_ms    Budget in milliseconds, 0, or #SK_FOREVER.
  * @return As #sk_udp_recvfrom; #SK_ETRUNCATED when the datagram was longer than @p cap
  *         (the first @p cap bytes are delivered) or more descriptors came than @p fd_cap
  *         holds: in both cases every descriptor that came is closed and @p nfds is 0.
