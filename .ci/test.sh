@@ -42,6 +42,7 @@ need libcriterion-dev test -f /usr/include/criterion/criterion.h
 # to nc; without them CTest leaves those tests out or skips them.
 need python3 command -v python3
 need netcat-openbsd command -v nc
+need socat command -v socat
 # The API docs (docs.doxygen), the ABI check (abi.*), OpenSSL next to <sockkit.h>
 # (headers.openssl) and the packages (package.deb): each test is skipped without its
 # tool; these make them run.

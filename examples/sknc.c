@@ -3,6 +3,7 @@
  *
  *   sknc [-u] [-v] [-w secs] host port              connect to host:port
  *   sknc -l [-u] [-v] [-k] [-w secs] [host] port    listen on [host:]port
+ *   sknc [-l] -U [-u] [-v] [-k] [-w secs] path      the same on a Unix domain socket
  *
  * Copies standard input to the socket and the socket to standard output, byte for
  * byte, in both directions at once: one poll() watches standard input and the
@@ -10,6 +11,9 @@
  * "ready" is made with a budget of 0, so it never blocks.
  *
  *   -l       listen instead of connecting; without host, on every local address.
+ *   -U       a Unix domain socket at path ("@name": Linux's abstract namespace), as
+ *            OpenBSD nc -U; with -u, datagrams. A listener's socket file is removed
+ *            when sknc stops listening.
  *   -u       UDP instead of TCP. Every read from standard input becomes one datagram.
  *            When listening, the sender of the first datagram becomes the peer (as
  *            nc -u -l does); datagrams from anyone else are ignored.
@@ -42,6 +46,7 @@
 
 static struct {
     int listen, udp, verbose, keep;
+    const char *path;    /* -U: the Unix socket's path; NULL: IP */
     int wait_ms;         /* -w in milliseconds; 0: no limit */
     const char *host;    /* NULL: every local address (listen mode only) */
     int port;
@@ -62,7 +67,8 @@ typedef struct peer {
 static void usage(FILE *out)
 {
     fprintf(out, "usage: sknc [-u] [-v] [-w secs] host port\n"
-                 "       sknc -l [-u] [-v] [-k] [-w secs] [host] port\n");
+                 "       sknc -l [-u] [-v] [-k] [-w secs] [host] port\n"
+                 "       sknc [-l] -U [-u] [-v] [-k] [-w secs] path\n");
 }
 
 /* -v messages. */
@@ -312,6 +318,20 @@ static int run_connect(void)
     char a[SK_ADDR_STRLEN], what[300];
     int rc, status;
 
+    if (opt.path != NULL) {
+        snprintf(what, sizeof what, "cannot connect to %.200s", opt.path);
+        rc = opt.udp ? sk_unix_dgram_connect(&p.udp, opt.path)
+                     : sk_unix_connect(&p.tcp, opt.path, opt.wait_ms > 0 ? opt.wait_ms : SK_FOREVER);
+        if (rc != SK_OK) {
+            report(what, rc, errno);
+            return 1;
+        }
+        say("connected to %s (unix %s)", opt.path, opt.udp ? "datagrams" : "stream");
+        status = copy_loop(&p);
+        sk_udp_close(p.udp);
+        sk_tcp_close(p.tcp);
+        return status;
+    }
     snprintf(what, sizeof what, "cannot connect to %.200s port %d", opt.host, opt.port);
     if (opt.udp) {
         rc = sk_udp_connect(&p.udp, opt.host, opt.port);
@@ -350,9 +370,12 @@ static int run_listen_udp(void)
     char a[SK_ADDR_STRLEN], what[300];
     int rc, status;
 
-    rc = sk_udp_bind(&p.udp, opt.host, opt.port);
+    rc = opt.path != NULL ? sk_unix_dgram_bind(&p.udp, opt.path) : sk_udp_bind(&p.udp, opt.host, opt.port);
     if (rc != SK_OK) {
-        snprintf(what, sizeof what, "cannot listen on %.200s port %d", opt.host ? opt.host : "*", opt.port);
+        if (opt.path != NULL)
+            snprintf(what, sizeof what, "cannot listen on %.200s", opt.path);
+        else
+            snprintf(what, sizeof what, "cannot listen on %.200s port %d", opt.host ? opt.host : "*", opt.port);
         report(what, rc, errno);
         return 1;
     }
@@ -362,7 +385,7 @@ static int run_listen_udp(void)
         sk_udp_close(p.udp);
         return 1;
     }
-    say("listening on %s (udp)", addr_text(&local, a));
+    say("listening on %s (%s)", addr_text(&local, a), opt.path != NULL ? "unix datagrams" : "udp");
     status = copy_loop(&p);
     sk_udp_close(p.udp);
     return status;
@@ -375,9 +398,12 @@ static int run_listen_tcp(void)
     char a[SK_ADDR_STRLEN], what[300];
     int rc, status = 0, served = 0;
 
-    rc = sk_tcp_listen(&listener, opt.host, opt.port, 1);
+    rc = opt.path != NULL ? sk_unix_listen(&listener, opt.path, 1) : sk_tcp_listen(&listener, opt.host, opt.port, 1);
     if (rc != SK_OK) {
-        snprintf(what, sizeof what, "cannot listen on %.200s port %d", opt.host ? opt.host : "*", opt.port);
+        if (opt.path != NULL)
+            snprintf(what, sizeof what, "cannot listen on %.200s", opt.path);
+        else
+            snprintf(what, sizeof what, "cannot listen on %.200s port %d", opt.host ? opt.host : "*", opt.port);
         report(what, rc, errno);
         return 1;
     }
@@ -386,7 +412,7 @@ static int run_listen_tcp(void)
         sk_tcp_close(listener);
         return 1;
     }
-    say("listening on %s (tcp)", addr_text(&local, a));
+    say("listening on %s (%s)", addr_text(&local, a), opt.path != NULL ? "unix stream" : "tcp");
 
     do {
         peer p = { 0 };
@@ -419,11 +445,12 @@ int main(int argc, char **argv)
     int c, npos;
     long v;
 
-    while ((c = getopt(argc, argv, "hluvkw:")) != -1) {
+    while ((c = getopt(argc, argv, "hlUuvkw:")) != -1) {
         switch (c) {
         case 'h': usage(stdout); return 0;
         case 'l': opt.listen = 1; break;
         case 'u': opt.udp = 1; break;
+        case 'U': opt.path = ""; break;
         case 'v': opt.verbose = 1; break;
         case 'k': opt.keep = 1; break;
         case 'w':
@@ -437,7 +464,7 @@ int main(int argc, char **argv)
         }
     }
     npos = argc - optind;
-    if ((opt.listen ? (npos < 1 || npos > 2) : npos != 2)) {
+    if (opt.path != NULL ? npos != 1 : (opt.listen ? (npos < 1 || npos > 2) : npos != 2)) {
         usage(stderr);
         return 2;
     }
@@ -445,6 +472,16 @@ int main(int argc, char **argv)
         fprintf(stderr, "sknc: -k goes with -l, over TCP\n");
         usage(stderr);
         return 2;
+    }
+    if (opt.path != NULL) {
+        opt.path = argv[optind];
+        if (opt.path[0] == '\0') {
+            fprintf(stderr, "sknc: -U needs a path\n");
+            return 2;
+        }
+        if (!opt.listen)
+            return run_connect();
+        return opt.udp ? run_listen_udp() : run_listen_tcp();
     }
     opt.host = npos == 2 ? argv[optind] : NULL;
     if ((v = parse_number(argv[argc - 1], opt.listen ? 0 : 1, 65535)) < 0) {

@@ -504,6 +504,94 @@ def sknc_udp_listens_for_nc(ctx):
     check(re.search(rb"datagrams from 127\.0\.0\.1:\d+", s.err()), f"sknc -v said {s.err()!r}")
 
 
+def wait_socket(path, timeout=STEP):
+    """Waits until a Unix socket file exists at path."""
+    end = time.monotonic() + timeout
+    while not os.path.exists(path):
+        check(time.monotonic() < end, f"no socket file {path} after {timeout} s")
+        time.sleep(0.02)
+
+
+def socat(ctx):
+    path = shutil.which("socat")
+    if path is None:
+        raise Skip("no socat: install socat")
+    return path
+
+
+@case
+def sknc_unix_stream_listens_for_nc(ctx):
+    """sknc -l -U path against nc -U: both directions; the socket file goes with sknc."""
+    nc = ctx.nc()
+    path = os.path.join(ctx.tmp, "l.sock")
+    s = ctx.start("sknc", [ctx.exe("sknc"), "-l", "-U", "-v", path], stdin_data=b"from sknc\n")
+    wait_socket(path)
+    n = ctx.run("nc", [nc, "-N", "-U", path], stdin_data=b"from nc\n")
+    check(n.p.returncode == 0, f"nc exited {n.p.returncode}: {n.err()!r}")
+    check(n.out() == b"from sknc\n", f"nc received {n.out()!r}")
+    check(s.wait() == 0, f"sknc exited {s.p.returncode}: {s.err()!r}")
+    check(s.out() == b"from nc\n", f"sknc received {s.out()!r}")
+    check(f"listening on unix:{path}".encode() in s.err(), f"sknc -v said {s.err()!r}")
+    check(b"connection from unix:" in s.err(), f"sknc -v said {s.err()!r}")
+    check(not os.path.exists(path), "sknc left its socket file behind")
+
+
+@case
+def sknc_unix_stream_connects_to_nc(ctx):
+    """sknc -U path against nc -l -U: both directions, then both sides end."""
+    nc = ctx.nc()
+    path = os.path.join(ctx.tmp, "c.sock")
+    n = ctx.start("nc", [nc, "-l", "-U", path], stdin_data=b"from nc\n")
+    wait_socket(path)
+    s = ctx.run("sknc", [ctx.exe("sknc"), "-U", path], stdin_data=b"from sknc\n")
+    check(s.p.returncode == 0, f"sknc exited {s.p.returncode}: {s.err()!r}")
+    check(s.out() == b"from nc\n", f"sknc received {s.out()!r}")
+    n.wait()
+    check(n.out() == b"from sknc\n", f"nc received {n.out()!r}")
+
+
+@case
+def sknc_unix_datagrams_to_and_from_nc(ctx):
+    """sknc -l -U -u path against nc -uU: the first sender becomes the peer."""
+    nc = ctx.nc()
+    path = os.path.join(ctx.tmp, "d.sock")
+    s = ctx.start("sknc", [ctx.exe("sknc"), "-l", "-U", "-u", "-v", "-w", "2", path], stdin_data=b"from sknc\n")
+    wait_socket(path)
+    n = ctx.start("nc", [nc, "-uU", path], stdin_data=b"from nc\n")
+    check(n.wait_stdout(b"from sknc\n") == b"from sknc\n", f"nc received {n.out()!r}")
+    check(s.wait() == 0, f"sknc exited {s.p.returncode}: {s.err()!r}")
+    check(s.out() == b"from nc\n", f"sknc received {s.out()!r}")
+
+
+@case
+def sknc_unix_with_socat_on_a_path_and_an_abstract_name(ctx):
+    """socat UNIX-LISTEN / UNIX-CONNECT / ABSTRACT-LISTEN / ABSTRACT-CONNECT against sknc -U."""
+    so = socat(ctx)
+    path = os.path.join(ctx.tmp, "s.sock")
+    name = f"sk-example-{os.getpid()}"
+    # socat listens, sknc connects: a path, then an abstract name.
+    for i, (addr, target) in enumerate(((f"UNIX-LISTEN:{path}", path), (f"ABSTRACT-LISTEN:{name}", "@" + name))):
+        p = ctx.start(f"socat-l{i}", [so, "-t", "5", addr, "-"], stdin_data=b"from socat\n")
+        if target == path:
+            wait_socket(path)
+        else:
+            time.sleep(0.3)
+        s = ctx.run(f"sknc-c{i}", [ctx.exe("sknc"), "-w", "10", "-U", target], stdin_data=b"from sknc\n")
+        check(s.p.returncode == 0, f"sknc -U {target} exited {s.p.returncode}: {s.err()!r}")
+        check(s.out() == b"from socat\n", f"sknc received {s.out()!r}")
+        p.wait()
+        check(p.out() == b"from sknc\n", f"socat {addr} received {p.out()!r}")
+    # sknc listens, socat connects.
+    for i, (target, addr) in enumerate(((path + "2", f"UNIX-CONNECT:{path}2"), ("@" + name + "2", f"ABSTRACT-CONNECT:{name}2"))):
+        s = ctx.start(f"sknc-l{i}", [ctx.exe("sknc"), "-l", "-v", "-U", target], stdin_data=b"from sknc\n")
+        s.wait_stderr(r"listening on unix:")
+        p = ctx.run(f"socat-c{i}", [so, "-t", "5", "-", addr], stdin_data=b"from socat\n")
+        check(p.p.returncode == 0, f"socat {addr} exited {p.p.returncode}: {p.err()!r}")
+        check(p.out() == b"from sknc\n", f"socat {addr} received {p.out()!r}")
+        check(s.wait() == 0, f"sknc exited {s.p.returncode}: {s.err()!r}")
+        check(s.out() == b"from socat\n", f"sknc received {s.out()!r}")
+
+
 MIB = 1024 * 1024
 
 
