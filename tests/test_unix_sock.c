@@ -643,3 +643,73 @@ Test(unix_dgram, descriptors_travel_with_a_datagram_and_truncation_closes_them)
     sk_udp_close(cli);
     sk_udp_close(srv);
 }
+
+/* ---- a real peer: Python's socket.send_fds / recv_fds ---------------------------- */
+
+/* Python connects to name, passes us the write end of its pipe and reads what we
+ * write into it; then takes the write end of our pipe from us and writes into it. */
+static const char py_peer[] =
+    "import os, socket, sys\n"
+    "s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)\n"
+    "s.settimeout(10)\n"
+    "s.connect('\\0' + sys.argv[1])\n"
+    "r, w = os.pipe()\n"
+    "socket.send_fds(s, [b'py'], [w])\n"
+    "os.close(w)\n"
+    "assert os.read(r, 2) == b'ok', 'nothing came through the passed pipe'\n"
+    "msg, fds, flags, addr = socket.recv_fds(s, 16, 4)\n"
+    "assert msg == b'sk' and len(fds) == 1, (msg, fds)\n"
+    "os.write(fds[0], b'back')\n"
+    "os.close(fds[0])\n";
+
+Test(unix_fds, descriptors_go_both_ways_with_pythons_send_fds_and_recv_fds)
+{
+    sk_tcp *l, *s;
+    char name[64], buf[8], script[64];
+    int got[2], p[2], status;
+    size_t n = 0, nf = 0;
+    pid_t child;
+    FILE *f;
+
+    snprintf(name, sizeof name, "sk-test-py-%d", (int)getpid());
+    snprintf(script, sizeof script, "/tmp/sk-test-py-%d.py", (int)getpid());
+    cr_assert_not_null(f = fopen(script, "w"));
+    fputs(py_peer, f);
+    fclose(f);
+    {
+        char at[70];
+        snprintf(at, sizeof at, "@%s", name);
+        cr_assert_eq(sk_unix_listen(&l, at, 4), SK_OK);
+    }
+    child = fork();
+    cr_assert_geq(child, 0);
+    if (child == 0) {
+        execlp("python3", "python3", script, name, (char *)NULL);
+        _exit(77);
+    }
+    cr_assert_eq(sk_tcp_accept(l, &s, LONG_MS * 2), SK_OK);
+    cr_assert_eq(sk_unix_recv_fds(s, buf, sizeof buf, &n, got, 2, &nf, LONG_MS * 2), SK_OK);
+    cr_assert_eq(n, 2);
+    cr_assert_eq(memcmp(buf, "py", 2), 0);
+    cr_assert_eq(nf, 1);
+    cr_assert(fcntl(got[0], F_GETFD) & FD_CLOEXEC);
+    cr_assert_eq(write(got[0], "ok", 2), 2);
+    close(got[0]);
+    cr_assert_eq(pipe(p), 0);
+    cr_assert_eq(sk_unix_send_fds(s, "sk", 2, &p[1], 1, NULL, LONG_MS), SK_OK);
+    close(p[1]);
+    {
+        ssize_t k, have = 0;
+        while (have < 4 && (k = read(p[0], buf + have, (size_t)(4 - have))) > 0)
+            have += k;
+        cr_assert_eq(have, 4);
+        cr_assert_eq(memcmp(buf, "back", 4), 0);
+    }
+    close(p[0]);
+    cr_assert_eq(waitpid(child, &status, 0), child);
+    cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "the Python peer failed (exit %d)",
+              WIFEXITED(status) ? WEXITSTATUS(status) : -1);
+    unlink(script);
+    sk_tcp_close(s);
+    sk_tcp_close(l);
+}
