@@ -29,7 +29,8 @@
 
 static void usage(FILE *out)
 {
-    fprintf(out, "usage: server [-n count] [host [port]]   (default: localhost 1234)\n");
+    fprintf(out, "usage: server [-n count] [host [port]]   (default: localhost 1234)\n"
+                 "       server [-n count] unix:PATH          (a Unix socket; unix:@name: abstract)\n");
 }
 
 /* One line on stderr: what failed, the library's error name and its text. For
@@ -126,8 +127,12 @@ int main(int argc, char **argv)
         return 2;
     }
 
-    /* socket() + bind() + listen(1) of the notes, in one call. */
-    rc = sk_tcp_listen(&listener, host, (int)port, 1);
+    /* socket() + bind() + listen(1) of the notes, in one call; "unix:..." is a Unix
+     * domain socket, served by the very same code below. */
+    if (strncmp(host, "unix:", 5) == 0)
+        rc = sk_unix_listen(&listener, host + 5, 1);
+    else
+        rc = sk_tcp_listen(&listener, host, (int)port, 1);
     if (rc != SK_OK) {
         char what[300];
         snprintf(what, sizeof what, "cannot listen on %.200s port %ld", host, port);

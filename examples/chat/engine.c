@@ -682,8 +682,9 @@ void chat_engine_close(struct chat_engine *e)
 
 static void usage(const char *prog, FILE *to)
 {
-    fprintf(to, "usage: %s [host [port]]   (default: %s %d; port 0 picks a free one)\n", prog,
-            DEFAULT_HOST, DEFAULT_PORT);
+    fprintf(to, "usage: %s [host [port]]   (default: %s %d; port 0 picks a free one)\n"
+                "       %s unix:PATH          (a Unix socket; unix:@name: abstract)\n", prog,
+            DEFAULT_HOST, DEFAULT_PORT, prog);
 }
 
 static int parse_port(const char *text, int *port)

@@ -243,7 +243,11 @@ int main(int argc, char **argv)
     }
     signal(SIGPIPE, SIG_IGN); /* the library never raises it; this covers a closed stderr */
 
-    rc = sk_tcp_listen(&s.listener, host, port, 0); /* 0: the system's largest queue */
+    /* 0: the system's largest queue. "unix:PATH" (or "unix:@name") is a Unix socket. */
+    if (strncmp(host, "unix:", 5) == 0)
+        rc = sk_unix_listen(&s.listener, host + 5, 0);
+    else
+        rc = sk_tcp_listen(&s.listener, host, port, 0);
     if (rc != SK_OK) {
         fprintf(stderr, "chat-server: cannot listen on %s port %d: %s (%s)\n", host, port,
                 sk_errname(rc), sk_strerror(rc));

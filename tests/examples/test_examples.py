@@ -592,6 +592,64 @@ def sknc_unix_with_socat_on_a_path_and_an_abstract_name(ctx):
         check(s.out() == b"from socat\n", f"sknc received {s.out()!r}")
 
 
+def unix_client(path, timeout=STEP):
+    c = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    c.settimeout(timeout)
+    end = time.monotonic() + timeout
+    while True:
+        try:
+            c.connect(path)
+            return c
+        except (FileNotFoundError, ConnectionRefusedError):
+            check(time.monotonic() < end, f"nothing listens on {path!r}")
+            time.sleep(0.02)
+
+
+def recv_until(c, want, timeout=STEP):
+    data = b""
+    end = time.monotonic() + timeout
+    while want not in data:
+        check(time.monotonic() < end, f"got {data!r}, waiting for {want!r}")
+        chunk = c.recv(65536)
+        if not chunk:
+            break
+        data += chunk
+    return data
+
+
+@case
+def server_answers_a_python_client_on_a_unix_socket(ctx):
+    """server -n 1 unix:PATH: the notes' exchange over a Unix socket, file removed at exit."""
+    path = os.path.join(ctx.tmp, "notes.sock")
+    srv = ctx.start("server", [ctx.exe("server"), "-n", "1", "unix:" + path])
+    c = unix_client(path)
+    c.sendall(MESSAGE)
+    got = recv_until(c, GREETING)
+    c.close()
+    check(got == GREETING, f"the client received {got!r}")
+    check(srv.wait() == 0, f"server exited {srv.p.returncode}: {srv.err()!r}")
+    check(MESSAGE in srv.out(), f"server printed {srv.out()!r}")
+    check(f"listening on unix:{path}".encode() in srv.err(), f"server said {srv.err()!r}")
+    check(not os.path.exists(path), "the server left its socket file behind")
+
+
+@case
+def chat_server_relays_between_clients_on_an_abstract_unix_name(ctx):
+    """chat-server unix:@name: a line from one Unix client reaches the other."""
+    name = f"sk-chat-{os.getpid()}"
+    srv = ctx.start("chat-server", [ctx.exe("chat-server"), "unix:@" + name])
+    srv.wait_stderr(r"listening on unix:@")
+    a = unix_client("\0" + name)
+    b = unix_client("\0" + name)
+    time.sleep(0.3)
+    a.sendall(b"hola por unix\n")
+    got = recv_until(b, b"hola por unix")
+    check(b"hola por unix" in got, f"the other client received {got!r}")
+    a.close()
+    b.close()
+    srv.stop()
+
+
 MIB = 1024 * 1024
 
 
