@@ -288,6 +288,8 @@ static int pack_fds(const int *fds, size_t nfds, fd_control *u, sk__ctl *ctl)
     for (size_t i = 0; i < nfds; i++)
         if (fds[i] < 0)
             return sk__fail(SK_EINVAL);
+    if (nfds == 0)
+        return SK_OK; /* no control message at all (fds may be NULL) */
     memset(u, 0, sizeof *u);
     h = &u->align;
     h->cmsg_level = SOL_SOCKET;
