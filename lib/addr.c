@@ -61,6 +61,13 @@ int sk__addr_from(sk_addr *addr, const struct sockaddr *sa, socklen_t len)
             /* A path ends at its first NUL, whatever length the system reported:
              * one file, one sk_addr (the bytes after it are zero). */
             size_t k = strnlen((const char *)addr->u.bytes + SK__UN_PATH_OFF, n);
+            if (k == SK__UN_PATH_MAX) {
+                /* A path that fills sun_path with no room for its NUL: the system
+                 * takes it, but no text of ours could name it again (107 bytes at
+                 * most, everywhere). Refused, as a longer path is. */
+                addr_clear(addr);
+                return sk__fail(SK_EINVAL);
+            }
             memset(addr->u.bytes + SK__UN_PATH_OFF + k, 0, sizeof addr->u.bytes - SK__UN_PATH_OFF - k);
             n = k < SK__UN_PATH_MAX ? k + 1 : k;
         }
