@@ -76,3 +76,19 @@ Test(unix, the_longest_abstract_text_fits_sk_addr_strlen)
     cr_assert_eq(sk_addr_parse(&a, text), SK_OK);
     round_trip(text);
 }
+
+Test(unix, a_system_path_filling_sun_path_without_its_nul_is_refused_so_every_address_prints_and_parses_back)
+{
+    struct sockaddr_un su;
+    sk_addr a, b;
+    char buf[SK_ADDR_STRLEN];
+    memset(&su, 0, sizeof su);
+    su.sun_family = AF_UNIX;
+    memset(su.sun_path, 'W', sizeof su.sun_path);
+    cr_assert_eq(sk_addr_from_sockaddr(&a, &su, sizeof su), SK_EINVAL);
+    su.sun_path[sizeof su.sun_path - 1] = '\0';
+    cr_assert_eq(sk_addr_from_sockaddr(&a, &su, sizeof su), SK_OK);
+    cr_assert_eq(sk_addr_format(&a, buf, sizeof buf), SK_OK);
+    cr_assert_eq(sk_addr_parse(&b, buf), SK_OK);
+    cr_assert_eq(memcmp(&a, &b, sizeof a), 0);
+}
