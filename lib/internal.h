@@ -79,6 +79,13 @@ int sk__set_int_opt(int fd, int level, int name, int value);
  * silent no-op). */
 int sk__no_option(void);
 
+/* SK_ECANCELED (errno ECANCELED) once s was cancelled, else SK_OK: the first check
+ * of every call that waits, moves data or changes an option. */
+static inline int sk__check_cancelled(const sk__sock *s)
+{
+    return __builtin_expect(sk__sock_cancelled(s), 0) ? sk__fail(SK_ECANCELED) : SK_OK;
+}
+
 /* TCP_NODELAY on or off. */
 int sk__set_nodelay(int fd, int on);
 

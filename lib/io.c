@@ -21,6 +21,17 @@ void sk__sock_init(sk__sock *s, int fd)
     s->fd = fd;
     s->rcvtimeo_ms = 0;
     s->sndtimeo_ms = 0;
+    s->cancelled = 0;
+}
+
+void sk__sock_cancel(sk__sock *s)
+{
+    int err = errno;
+    __atomic_store_n(&s->cancelled, 1, __ATOMIC_RELEASE);
+    /* ENOTCONN (an unconnected datagram socket, a connection already gone) still
+     * wakes the waiters on Linux; the flag makes the rest refuse at once. */
+    (void)shutdown(s->fd, SHUT_RDWR);
+    errno = err;
 }
 
 void sk__close_keep_errno(int fd)
@@ -265,6 +276,8 @@ static ALWAYS_INLINE int run(sk__sock *s, sk__xfer *x, sk__deadline *dl, const i
                                                                                         : SO_RCVTIMEO;
     const int stream = op == SK__STREAM_SEND || op == SK__STREAM_RECV;
 
+    if (__builtin_expect(sk__sock_cancelled(s), 0))
+        return sk__fail(SK_ECANCELED);
     if (stream && complete(x, op))
         return SK_OK; /* len 0: done at once */
     for (;;) {
@@ -274,6 +287,10 @@ static ALWAYS_INLINE int run(sk__sock *s, sk__xfer *x, sk__deadline *dl, const i
             return rc;
         k = one_call(s->fd, x, flags | x->flags, op);
         if (k < 0 || (k == 0 && is_batch(op))) {
+            /* A cancel's shutdown makes the blocked call fail (EPIPE), or return
+             * nothing: the flag says why. */
+            if (sk__sock_cancelled(s))
+                return sk__fail(SK_ECANCELED);
             /* sendmmsg/recvmmsg that moved nothing: as if it would block. */
             if ((rc = after_failure(k < 0 ? errno : EAGAIN, dl)) != SK_OK)
                 return rc;
@@ -281,8 +298,8 @@ static ALWAYS_INLINE int run(sk__sock *s, sk__xfer *x, sk__deadline *dl, const i
         }
         switch (op) {
         case SK__STREAM_RECV:
-            if (k == 0)
-                return sk__fail(SK_ECLOSED); /* end of stream */
+            if (k == 0) /* end of stream, or the shutdown of a cancel */
+                return sk__fail(sk__sock_cancelled(s) ? SK_ECANCELED : SK_ECLOSED);
             /* fallthrough */
         case SK__STREAM_SEND:
             advance(x, (size_t)k);
@@ -291,6 +308,9 @@ static ALWAYS_INLINE int run(sk__sock *s, sk__xfer *x, sk__deadline *dl, const i
             x->done += (size_t)k;
             break;
         default: /* one datagram, or a batch of them, in */
+            /* An empty datagram, or the wake-up of a cancel's shutdown. */
+            if (k == 0 && sk__sock_cancelled(s))
+                return sk__fail(SK_ECANCELED);
             x->done = (size_t)k;
             return SK_OK;
         }

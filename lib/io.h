@@ -18,14 +18,26 @@
 #include "deadline.h"
 #include "sockkit.h"
 
-/* A socket and the timeouts it holds now (0: no limit). */
+/* A socket, the timeouts it holds now (0: no limit), and whether it was cancelled. */
 typedef struct sk__sock {
     int fd;
     int rcvtimeo_ms;
     int sndtimeo_ms;
+    int cancelled; /* set once by sk__sock_cancel from any thread or a signal handler */
 } sk__sock;
 
 void sk__sock_init(sk__sock *s, int fd);
+
+/* Cancels s: the flag first, then shutdown(SHUT_RDWR), which wakes every call blocked
+ * on the descriptor (recv sees end of stream, send EPIPE, a listener's poll a hang-up)
+ * and makes every later one return at once. The descriptor stays open, so its number
+ * cannot be reused under a blocked call. Async-signal-safe; keeps errno. */
+void sk__sock_cancel(sk__sock *s);
+/* One load: the fast path of every call pays nothing more. */
+static inline int sk__sock_cancelled(const sk__sock *s)
+{
+    return __atomic_load_n(&s->cancelled, __ATOMIC_ACQUIRE);
+}
 
 /* Bytes read from a stream ahead of the caller (sk_tcp_recv_until): buf[pos, end)
  * are not delivered yet. */
@@ -115,7 +127,8 @@ static inline void sk__xfer_buf(sk__xfer *x, int op, const void *buf, size_t len
 
 /* Runs x on s within dl: SK_OK once it is complete (all) or has moved something
  * (not all; a datagram op after its one datagram), else the code of the failure;
- * x->done says how far it got in every case, errno is the system's. */
+ * x->done says how far it got in every case, errno is the system's. On a cancelled
+ * socket: SK_ECANCELED before any system call, or as soon as one fails or ends. */
 int sk__io_stream_send(sk__sock *s, sk__xfer *x, sk__deadline *dl);
 int sk__io_stream_recv(sk__sock *s, sk__xfer *x, sk__deadline *dl);
 int sk__io_dgram_send(sk__sock *s, sk__xfer *x, sk__deadline *dl);

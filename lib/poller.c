@@ -24,12 +24,13 @@ struct sk_poller {
 
 /* ---- the registrations -------------------------------------------------------- */
 
-void sk__preg_init(sk__preg *r, void *owner, unsigned kind, int fd, const sk__rbuf *ra)
+void sk__preg_init(sk__preg *r, void *owner, unsigned kind, const sk__sock *sock, const sk__rbuf *ra)
 {
     memset(r, 0, sizeof *r);
     r->owner = owner;
     r->kind = kind;
-    r->fd = fd;
+    r->fd = sock->fd;
+    r->sock = sock;
     r->ra = ra;
 }
 
@@ -172,6 +173,9 @@ int sk_poller_create(sk_poller **poller)
 static void emit(sk_poller *p, sk__preg *r, unsigned bits)
 {
     sk_event *e;
+    /* A cancelled endpoint says so in every event (its shutdown made the system's). */
+    if (r != NULL && sk__sock_cancelled(r->sock))
+        bits |= SK_POLL_CANCELED;
     if (r != NULL && r->in_batch != 0) {
         /* Already reported for its read-ahead: add what the system says. */
         p->batch[r->in_batch - 1].events |= bits;

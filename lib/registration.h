@@ -17,6 +17,7 @@ typedef struct sk__preg {
     void *owner;                     /* the sk_tcp or sk_udp this is inside */
     void *data;                      /* the caller's pointer */
     const sk__rbuf *ra;              /* a stream's read-ahead, else NULL */
+    const sk__sock *sock;            /* the endpoint's socket: its cancel flag */
     int fd;
     unsigned kind;                   /* SK__TCP or SK__UDP: which field of sk_event */
     unsigned events;                 /* SK_POLL_IN / SK_POLL_OUT wanted */
@@ -27,7 +28,7 @@ typedef struct sk__preg {
     int on_ready;
 } sk__preg;
 
-void sk__preg_init(sk__preg *r, void *owner, unsigned kind, int fd, const sk__rbuf *ra);
+void sk__preg_init(sk__preg *r, void *owner, unsigned kind, const sk__sock *sock, const sk__rbuf *ra);
 /* SK_EINVAL for a NULL poller, unknown event bits, or (add) an endpoint already
  * registered / (mod, del) one not registered with that poller. */
 int sk__preg_add(struct sk_poller *p, sk__preg *r, unsigned events, void *data);

@@ -26,7 +26,7 @@ int sk__stream_new(int fd, int family, int listening, sk__unix_file *file, sk_tc
         t->file = *file;
     t->shut = 0;
     memset(&t->rb, 0, sizeof t->rb);
-    sk__preg_init(&t->preg, t, SK__TCP, fd, &t->rb);
+    sk__preg_init(&t->preg, t, SK__TCP, &t->s, &t->rb);
     *out = t;
     return SK_OK;
 }
@@ -71,7 +71,8 @@ int sk_tcp_accept(sk_tcp *listener, sk_tcp **conn, int timeout_ms)
     *conn = NULL;
     if (listener == NULL || !listener->listening)
         return sk__fail(SK_EINVAL);
-    if ((rc = sk__deadline_init(&dl, timeout_ms)) != SK_OK)
+    if ((rc = sk__check_cancelled(&listener->s)) != SK_OK ||
+        (rc = sk__deadline_init(&dl, timeout_ms)) != SK_OK)
         return rc;
     for (;;) {
         int fd = accept4(listener->s.fd, NULL, NULL, SOCK_CLOEXEC);
@@ -99,8 +100,13 @@ int sk_tcp_accept(sk_tcp *listener, sk_tcp **conn, int timeout_ms)
                 return sk__fail(SK_ETIMEDOUT);
             if ((rc = sk__wait(listener->s.fd, POLLIN, &dl)) != SK_OK)
                 return rc;
+            /* A cancel's shutdown wakes the wait; what accept says next is EINVAL. */
+            if ((rc = sk__check_cancelled(&listener->s)) != SK_OK)
+                return rc;
             continue;
         default:
+            if (sk__sock_cancelled(&listener->s))
+                return sk__fail(SK_ECANCELED);
             /* EMFILE/ENFILE come back as SK_EMFILE; the listener stays usable. */
             return sk__map_errno(errno);
         }
@@ -117,6 +123,9 @@ static int xfer_begin(const sk_tcp *conn, const void *buf, size_t len, size_t *d
         *done = 0;
     if (conn == NULL || conn->listening || (buf == NULL && len > 0))
         return sk__fail(SK_EINVAL);
+    /* Before the read-ahead gives anything: a cancelled endpoint moves nothing. */
+    if (sk__sock_cancelled(&conn->s))
+        return sk__fail(SK_ECANCELED);
     return sk__deadline_init(dl, timeout_ms);
 }
 
@@ -229,6 +238,8 @@ int sk_tcp_recv_until(sk_tcp *conn, int delim, void *buf, size_t cap, size_t *le
     if (conn == NULL || conn->listening || buf == NULL || cap == 0 || delim < 0 || delim > 255 ||
         timeout_ms < SK_FOREVER)
         return sk__fail(SK_EINVAL);
+    if ((rc = sk__check_cancelled(&conn->s)) != SK_OK)
+        return rc;
     if (conn->rb.buf == NULL) {
         /* Once per connection, and only for the programs that read records. */
         if ((conn->rb.buf = malloc(SK_TCP_READ_BUFFER)) == NULL)
@@ -290,6 +301,8 @@ int sk_tcp_shutdown(sk_tcp *conn, int how)
     case SK_SHUT_RDWR: sys = SHUT_RDWR; break;
     default: return sk__fail(SK_EINVAL);
     }
+    if (sk__sock_cancelled(&conn->s))
+        return sk__fail(SK_ECANCELED);
     __atomic_fetch_or(&conn->shut, how, __ATOMIC_RELAXED);
     /* Wakes a thread blocked in recv (it sees end of stream) or send (EPIPE). */
     if (shutdown(conn->s.fd, sys) != 0)
@@ -328,7 +341,17 @@ int sk_tcp_set_nodelay(sk_tcp *conn, int on)
 {
     if (conn == NULL || conn->listening || conn->local)
         return sk__fail(SK_EINVAL);
+    if (sk__sock_cancelled(&conn->s))
+        return sk__fail(SK_ECANCELED);
     return sk__set_nodelay(conn->s.fd, on != 0);
+}
+
+int sk_tcp_cancel(sk_tcp *t)
+{
+    if (t == NULL)
+        return sk__fail(SK_EINVAL);
+    sk__sock_cancel(&t->s);
+    return SK_OK;
 }
 
 int sk_poller_add_tcp(sk_poller *poller, sk_tcp *t, unsigned events, void *data)

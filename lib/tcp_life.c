@@ -52,6 +52,8 @@ int sk_tcp_close_graceful(sk_tcp *conn, int timeout_ms)
         return sk__fail(SK_EINVAL);
     if (conn->listening)
         rc = sk__fail(SK_EINVAL);
+    else if ((rc = sk__check_cancelled(&conn->s)) != SK_OK)
+        ; /* nothing more goes out or in: only the close below */
     else if ((rc = sk__deadline_init(&dl, timeout_ms)) == SK_OK)
         rc = drain(conn, &dl);
     err = errno;
@@ -77,6 +79,8 @@ int sk_tcp_set_keepalive(sk_tcp *conn, int idle_s, int interval_s, int count)
 {
     if (conn == NULL || conn->listening || conn->local || idle_s < 0 || interval_s < 0 || count < 0)
         return sk__fail(SK_EINVAL);
+    if (sk__sock_cancelled(&conn->s))
+        return sk__fail(SK_ECANCELED);
     if (idle_s == 0)
         return sk__set_int_opt(conn->s.fd, SOL_SOCKET, SO_KEEPALIVE, 0);
     if (idle_s > KEEPIDLE_MAX || interval_s < 1 || interval_s > KEEPINTVL_MAX || count < 1 || count > KEEPCNT_MAX)
@@ -100,6 +104,8 @@ int sk_tcp_set_user_timeout(sk_tcp *conn, int timeout_ms)
 {
     if (conn == NULL || conn->listening || conn->local || timeout_ms < 0)
         return sk__fail(SK_EINVAL);
+    if (sk__sock_cancelled(&conn->s))
+        return sk__fail(SK_ECANCELED);
 #ifdef TCP_USER_TIMEOUT
     return sk__set_int_opt(conn->s.fd, IPPROTO_TCP, TCP_USER_TIMEOUT, timeout_ms);
 #else

@@ -33,7 +33,7 @@ static int udp_new(int fd, int family, int dual, int connected, sk__unix_file *f
     memset(&u->file, 0, sizeof u->file);
     if (file != NULL)
         u->file = *file;
-    sk__preg_init(&u->preg, u, SK__UDP, fd, NULL);
+    sk__preg_init(&u->preg, u, SK__UDP, &u->s, NULL);
     *out = u;
     return SK_OK;
 }
@@ -255,7 +255,7 @@ int sk_udp_send_batch(sk_udp *udp, const sk_dgram *msgs, size_t count, size_t *s
         if ((rc = dest_addr(udp, msgs[i].addr.len ? &msgs[i].addr : NULL, &ss[0], &sl)) != SK_OK)
             return rc;
     }
-    if ((rc = sk__deadline_init(&dl, timeout_ms)) != SK_OK)
+    if ((rc = sk__check_cancelled(&udp->s)) != SK_OK || (rc = sk__deadline_init(&dl, timeout_ms)) != SK_OK)
         return rc;
     while (rc == SK_OK && done < count) {
         sk__xfer x;
@@ -295,7 +295,8 @@ int sk_udp_recv_batch(sk_udp *udp, sk_dgram *msgs, size_t count, size_t *receive
     for (size_t i = 0; i < x.count; i++)
         if (msgs[i].buf == NULL && msgs[i].len > 0)
             return sk__fail(SK_EINVAL);
-    if ((rc = sk__deadline_init(&dl, timeout_ms)) != SK_OK || count == 0)
+    if ((rc = sk__check_cancelled(&udp->s)) != SK_OK || (rc = sk__deadline_init(&dl, timeout_ms)) != SK_OK ||
+        count == 0)
         return rc;
     for (size_t i = 0; i < x.count; i++)
         batch_hdr(&hdr[i], &iov[i], msgs[i].buf, msgs[i].len, &ss[i], sizeof ss[i]);
@@ -339,6 +340,14 @@ int sk_poller_mod_udp(sk_poller *poller, sk_udp *u, unsigned events, void *data)
 int sk_poller_del_udp(sk_poller *poller, sk_udp *u)
 {
     return u == NULL ? sk__fail(SK_EINVAL) : sk__preg_del(poller, &u->preg);
+}
+
+int sk_udp_cancel(sk_udp *u)
+{
+    if (u == NULL)
+        return sk__fail(SK_EINVAL);
+    sk__sock_cancel(&u->s);
+    return SK_OK;
 }
 
 int sk_udp_fd(const sk_udp *udp)

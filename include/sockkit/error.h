@@ -38,7 +38,7 @@ enum sk_error {
     SK_EMFILE = -12,        /**< Out of file descriptors (EMFILE or ENFILE). */
     SK_EOS = -13,           /**< Any other system error: @c errno tells which. */
     SK_ETOOLONG = -14,      /**< No delimiter within the caller's buffer (#sk_tcp_recv_until): the bytes that fit were stored. */
-    SK_ECANCELED = -15      /**< The operation was cancelled: a connect attempt abandoned because another won (#sk_connect_attempt). */
+    SK_ECANCELED = -15      /**< The operation was cancelled: the endpoint was cancelled (#sk_tcp_cancel, #sk_udp_cancel), or a connect attempt was abandoned because another won (#sk_connect_attempt). */
 };
 
 SK_BEGIN_DECLS

@@ -40,7 +40,7 @@
  *
  *  **Memory.** With @c epoll the poller holds a fixed 3 KiB buffer and nothing per
  *  endpoint (the kernel keeps about 160 bytes per registered descriptor); each
- *  endpoint carries its registration (88 bytes on 64-bit systems, inside the endpoint). With @c poll the
+ *  endpoint carries its registration (104 bytes on 64-bit systems, inside the endpoint). With @c poll the
  *  poller holds 16 bytes per registered endpoint, in an array that grows by doubling in
  *  #sk_poller_add_tcp / #sk_poller_add_udp. #sk_poller_wait never allocates.
  *  @{ */
@@ -57,6 +57,10 @@
 #define SK_POLL_ERR 0x8u
 /** @brief Not an endpoint's event: #sk_poller_wake was called. */
 #define SK_POLL_WAKE 0x10u
+/** @brief The endpoint was cancelled (#sk_tcp_cancel, #sk_udp_cancel): its calls return
+ *         #SK_ECANCELED; close it (reported whether asked for or not, with the
+ *         hang-up bits the cancel's shutdown raised). */
+#define SK_POLL_CANCELED 0x20u
 
 /** @brief A set of endpoints to wait on. Opaque; see the @ref poller group. */
 typedef struct sk_poller sk_poller;

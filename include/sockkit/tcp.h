@@ -31,8 +31,9 @@
  *
  *  **Threads.** One endpoint may be used by one sending thread and one receiving thread
  *  at the same time; #sk_tcp_shutdown may be called from any thread and wakes a thread
- *  blocked receiving (#SK_SHUT_RD) or sending (#SK_SHUT_WR). Closing an endpoint while
- *  another thread uses it is the caller's bug.
+ *  blocked receiving (#SK_SHUT_RD) or sending (#SK_SHUT_WR); #sk_tcp_cancel may be called
+ *  from any thread or a signal handler and wakes every call blocked on the endpoint.
+ *  Closing an endpoint while another thread uses it is the caller's bug.
  *
  *  **Cost.** When data or buffer space is there, a transfer costs the one system call it
  *  needs. The descriptor of a connected endpoint is in blocking mode and a wait uses the
@@ -380,6 +381,35 @@ SK_API size_t sk_tcp_buffered(const sk_tcp *conn);
  *         (e.g. @c ENOTCONN when the connection is already gone).
  */
 SK_API int sk_tcp_shutdown(sk_tcp *conn, int how);
+
+/**
+ * @brief Cancel an endpoint: every call blocked on it returns #SK_ECANCELED now, and
+ *        every later one at once; only #sk_tcp_close (or the closes of tcp_life) is left.
+ *
+ * Callable from any thread and from a signal handler (it is async-signal-safe and keeps
+ * @c errno), on a connection or a listener, any number of times. A blocked transfer
+ * returns #SK_ECANCELED with its byte count (what moved before the cancel), a blocked
+ * #sk_tcp_accept returns #SK_ECANCELED, and an endpoint registered with a poller
+ * comes out of the next #sk_poller_wait with #SK_POLL_CANCELED.
+ *
+ * How: a flag, then @c shutdown of both halves, which wakes the blocked system calls.
+ * The descriptor is never closed under a blocked call (its number could be reused by
+ * another thread's @c open before that call returns); #sk_tcp_close closes it. The
+ * peer sees end of stream, as after #sk_tcp_shutdown with #SK_SHUT_RDWR; follow with
+ * #sk_tcp_abort to send a reset instead of an orderly close. Data still unsent in the
+ * endpoint's send buffer is still delivered (that is what a shutdown does).
+ *
+ * Calls that move data, wait, or change the endpoint (transfers, #sk_tcp_accept,
+ * #sk_tcp_shutdown, the setters, #sk_tcp_close_graceful, which still frees) return
+ * #SK_ECANCELED; the calls that only describe it (#sk_tcp_local_addr,
+ * #sk_tcp_peer_addr, #sk_tcp_fd, #sk_tcp_buffered) still answer. The fast path pays
+ * one memory load per call for this: no system call.
+ *
+ * @param t  A connection or a listener (not yet closed: cancel must not race with
+ *           #sk_tcp_close).
+ * @return #SK_OK; #SK_EINVAL for NULL.
+ */
+SK_API int sk_tcp_cancel(sk_tcp *t);
 
 /**
  * @brief The local address of an endpoint (for a listener on port 0: the port picked).

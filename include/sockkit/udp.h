@@ -194,6 +194,21 @@ SK_API int sk_udp_local_addr(const sk_udp *udp, sk_addr *addr);
 SK_API int sk_udp_fd(const sk_udp *udp);
 
 /**
+ * @brief Cancel an endpoint: every call blocked on it returns #SK_ECANCELED now, and
+ *        every later one at once; only #sk_udp_close is left.
+ *
+ * Callable from any thread and from a signal handler (async-signal-safe; keeps
+ * @c errno), any number of times. As #sk_tcp_cancel: a flag, then @c shutdown, which
+ * wakes a blocked receive or send (on Linux also for an unconnected socket); the
+ * descriptor stays open until #sk_udp_close. A poller reports the endpoint with
+ * #SK_POLL_CANCELED. #sk_udp_local_addr and #sk_udp_fd still answer.
+ *
+ * @param u  An endpoint (not yet closed: cancel must not race with #sk_udp_close).
+ * @return #SK_OK; #SK_EINVAL for NULL.
+ */
+SK_API int sk_udp_cancel(sk_udp *u);
+
+/**
  * @brief Close the endpoint and free it. NULL is a no-op.
  *
  * @param udp  An endpoint, or NULL.
