@@ -59,7 +59,7 @@ static char dummy_object_;
 #define DUMMY_POLLER ((sk_poller *)(void *)&dummy_object_)
 #define DUMMY_TCP ((sk_tcp *)(void *)&dummy_object_)
 
-#define ALL_BITS (SK_POLL_IN | SK_POLL_OUT | SK_POLL_HUP | SK_POLL_ERR | SK_POLL_WAKE)
+#define ALL_BITS (SK_POLL_IN | SK_POLL_OUT | SK_POLL_HUP | SK_POLL_ERR | SK_POLL_WAKE | SK_POLL_CANCELED)
 
 static sk_poller *poller_new(void)
 {
@@ -1197,6 +1197,84 @@ Test(stream_poller_wake, wake_from_another_thread_ends_a_forever_wait_with_one_w
     sk_poller_close(p);
     sk_tcp_close(c);
     sk_tcp_close(s);
+}
+
+/* Cancels an endpoint after a delay, from another thread. */
+struct poll_canceller {
+    sk_tcp *t;
+    sk_udp *u;
+    int delay_ms;
+    int rc;
+};
+
+static void *poll_cancel_main(void *arg)
+{
+    struct poll_canceller *k = arg;
+    tu_sleep_ms(k->delay_ms);
+    k->rc = k->t != NULL ? sk_tcp_cancel(k->t) : sk_udp_cancel(k->u);
+    return NULL;
+}
+
+/* A forever wait on an endpoint that never gets data ends when another thread
+ * cancels it: its event carries SK_POLL_CANCELED, and its calls then refuse. */
+Test(stream_poller_wake, cancelling_a_registered_endpoint_ends_a_forever_wait_with_its_cancelled_event)
+{
+    sk_event ev[4];
+    sk_tcp *c, *s;
+    char buf[8];
+    size_t got = 99;
+    tu_tcp_pair(NULL, &c, &s);
+    sk_poller *p = poller_new();
+    cr_assert_eq(sk_poller_add_tcp(p, s, SK_POLL_IN, &dummy_object_), SK_OK);
+    struct poll_canceller k = {s, NULL, 100, 12345};
+    pthread_t th;
+    cr_assert_eq(pthread_create(&th, NULL, poll_cancel_main, &k), 0);
+    size_t n = wait_ok(p, ev, 4, SK_FOREVER);
+    pthread_join(th, NULL);
+    cr_assert_eq(k.rc, SK_OK);
+    cr_assert_eq(n, 1u);
+    cr_assert_eq(ev[0].tcp, s);
+    cr_assert_eq(ev[0].data, &dummy_object_);
+    cr_assert(ev[0].events & SK_POLL_CANCELED, "events %#x", ev[0].events);
+    cr_assert_eq(sk_tcp_recv(s, buf, sizeof buf, &got, 0), SK_ECANCELED);
+    cr_assert_eq(got, 0u);
+    /* Level-triggered: it is reported until it leaves the poller. */
+    n = wait_ok(p, ev, 4, 0);
+    cr_assert(ev[0].events & SK_POLL_CANCELED, "events %#x", ev[0].events);
+    sk_tcp_close(s);
+    wait_none(p, 0);
+    sk_poller_close(p);
+    sk_tcp_close(c);
+}
+
+Test(poller_wake, a_cancelled_listener_and_udp_endpoint_are_reported_even_when_watched_with_events_0)
+{
+    sk_event ev[4];
+    sk_tcp *l;
+    sk_udp *u;
+    cr_assert_eq(sk_tcp_listen(&l, "127.0.0.1", 0, 4), SK_OK);
+    cr_assert_eq(sk_udp_bind(&u, "127.0.0.1", 0), SK_OK);
+    sk_poller *p = poller_new();
+    cr_assert_eq(sk_poller_add_tcp(p, l, 0, NULL), SK_OK);
+    cr_assert_eq(sk_poller_add_udp(p, u, 0, NULL), SK_OK);
+    wait_none(p, 0);
+    struct poll_canceller k = {NULL, u, 100, 12345};
+    pthread_t th;
+    cr_assert_eq(pthread_create(&th, NULL, poll_cancel_main, &k), 0);
+    size_t n = wait_ok(p, ev, 4, SK_FOREVER);
+    pthread_join(th, NULL);
+    cr_assert_eq(n, 1u);
+    cr_assert_eq(ev[0].udp, u);
+    cr_assert(ev[0].events & SK_POLL_CANCELED, "events %#x", ev[0].events);
+    cr_assert_eq(sk_tcp_cancel(l), SK_OK);
+    n = wait_ok(p, ev, 4, LONG_MS);
+    cr_assert_eq(n, 2u, "both cancelled endpoints are reported");
+    const sk_event *el = find_tcp(ev, n, l);
+    cr_assert_not_null(el);
+    cr_assert(el->events & SK_POLL_CANCELED, "events %#x", el->events);
+    sk_poller_close(p);
+    sk_tcp_close(l);
+    sk_udp_close(u);
 }
 
 Test(poller_wake, several_wakes_before_a_wait_come_as_one_event)

@@ -413,6 +413,90 @@ static void repeated_shutdowns_during_transfers_always_end_them_cleanly(void)
     free(in);
 }
 
+/* sk_tcp_cancel from a third thread while one thread is blocked sending (the peer
+ * does not read) and another blocked receiving: both wake with SK_ECANCELED, and the
+ * peer then receives exactly the bytes the sender reported, then end of stream. */
+static void cancel_from_a_third_thread_wakes_a_blocked_sender_and_receiver_with_exact_counts(void)
+{
+    const size_t big = 64 * MIB;
+    sk_tcp *c, *s;
+    pthread_t tr, ts;
+    struct job r, snd, drain;
+    unsigned char rbuf[100], *out = pattern(7, big);
+    int64_t t0;
+
+    CHECK(out != NULL, "out of memory");
+    CHECK(tcp_pair(&c, &s) == 0, "no pair");
+    memset(&r, 0, sizeof r);
+    r = (struct job){.conn = c, .op = OP_RECV_EXACT, .len = sizeof rbuf, .timeout_ms = SK_FOREVER, .buf = rbuf};
+    memset(&snd, 0, sizeof snd);
+    snd = (struct job){.conn = c, .op = OP_SEND_ALL, .len = big, .timeout_ms = SK_FOREVER, .buf = out};
+    CHECK(start(&tr, &r) == 0 && start(&ts, &snd) == 0, "threads");
+    sleep_ms(300);
+    t0 = now_ms();
+    CHECK(sk_tcp_cancel(c) == SK_OK, "sk_tcp_cancel");
+    pthread_join(tr, NULL);
+    pthread_join(ts, NULL);
+    CHECK(now_ms() - t0 < 5000, "the threads took %lld ms to wake", (long long)(now_ms() - t0));
+    CHECK(r.rc == SK_ECANCELED && r.done == 0, "the receiver: %s with %zu bytes", sk_errname(r.rc), r.done);
+    CHECK(snd.rc == SK_ECANCELED && snd.err == ECANCELED, "the sender: %s (errno %d)", sk_errname(snd.rc),
+          snd.err);
+    CHECK(snd.done > 0 && snd.done < big, "the sender reported %zu bytes", snd.done);
+    memset(&drain, 0, sizeof drain);
+    drain = (struct job){.conn = s, .op = OP_DRAIN, .seed = 7, .len = big, .timeout_ms = 30000};
+    job_thread(&drain);
+    CHECK(drain.rc == SK_ECLOSED, "the peer's drain ended with %s", sk_errname(drain.rc));
+    CHECK(drain.done == snd.done, "the peer received %zu bytes, the sender reported %zu", drain.done, snd.done);
+    CHECK(drain.bad_at == SIZE_MAX, "byte %zu differs", drain.bad_at);
+    sk_tcp_close(c);
+    sk_tcp_close(s);
+    free(out);
+}
+
+/* Cancelling in the middle of a transfer that is moving, many times over, at either
+ * end: every round both transfers end, with a code the contract allows, and the
+ * receiver never has more than the sender reported, nor a wrong byte. */
+static void repeated_cancels_during_transfers_always_end_them_with_counts_that_add_up(void)
+{
+    const size_t len = 256 * 1024;
+    unsigned char *out = pattern(8, len), *in = malloc(len);
+    CHECK(out && in, "out of memory");
+    for (int round = 0; round < 40; round++) {
+        sk_tcp *c, *s, *victim;
+        pthread_t tr, ts;
+        struct job r, snd;
+        CHECK(tcp_pair(&c, &s) == 0, "no pair");
+        victim = round % 2 ? c : s;
+        memset(&r, 0, sizeof r);
+        r = (struct job){.conn = c, .op = OP_RECV_EXACT, .len = len, .timeout_ms = 10000, .buf = in};
+        memset(&snd, 0, sizeof snd);
+        snd = (struct job){.conn = s, .op = OP_SEND_ALL, .len = len, .timeout_ms = 10000, .buf = out};
+        CHECK(start(&tr, &r) == 0 && start(&ts, &snd) == 0, "threads");
+        sleep_ms(round % 4); /* 0..3 ms: before, during or after the transfer */
+        CHECK(sk_tcp_cancel(victim) == SK_OK, "cancel");
+        pthread_join(tr, NULL);
+        pthread_join(ts, NULL);
+        CHECK(r.done <= len && first_bad(in, 8, 0, r.done) == r.done, "round %d: bad data", round);
+        if (victim == c) {
+            /* The receiver was cancelled: it stops with what it had (or had all). */
+            CHECK(r.rc == SK_OK || r.rc == SK_ECANCELED, "round %d: receiver %s", round, sk_errname(r.rc));
+            CHECK(snd.rc == SK_OK || snd.rc == SK_ECONNRESET || snd.rc == SK_ETIMEDOUT, "round %d: sender %s",
+                  round, sk_errname(snd.rc));
+        } else {
+            /* The sender was cancelled: what it reported arrives, then end of stream. */
+            CHECK(snd.rc == SK_OK || snd.rc == SK_ECANCELED, "round %d: sender %s", round, sk_errname(snd.rc));
+            CHECK(r.rc == (snd.rc == SK_OK ? SK_OK : SK_ECLOSED), "round %d: receiver %s after sender %s", round,
+                  sk_errname(r.rc), sk_errname(snd.rc));
+            CHECK(r.done == snd.done, "round %d: received %zu, sent %zu", round, r.done, snd.done);
+        }
+        CHECK(r.rc != SK_OK || r.done == len, "round %d: SK_OK with %zu bytes", round, r.done);
+        sk_tcp_close(c);
+        sk_tcp_close(s);
+    }
+    free(out);
+    free(in);
+}
+
 /* UDP: one thread sends datagrams and another receives on the same endpoint, while a
  * peer thread echoes them back. Each datagram carries its number and a pattern. */
 struct udp_echo {
@@ -534,6 +618,8 @@ static const struct test_case cases[] = {
     CASE(shutdown_from_a_third_thread_wakes_the_receiver_then_the_sender_with_exact_counts),
     CASE(shutdown_rdwr_wakes_a_blocked_sender_and_a_blocked_receiver_at_once),
     CASE(repeated_shutdowns_during_transfers_always_end_them_cleanly),
+    CASE(cancel_from_a_third_thread_wakes_a_blocked_sender_and_receiver_with_exact_counts),
+    CASE(repeated_cancels_during_transfers_always_end_them_with_counts_that_add_up),
     CASE(udp_endpoint_sends_in_one_thread_and_receives_in_another),
 };
 
