@@ -23,6 +23,16 @@ static void addr_clear(sk_addr *addr)
     memset(addr, 0, sizeof *addr);
 }
 
+/* A path of k bytes (before its NUL) that a text of ours names again: one that fills
+ * sun_path with no room for its NUL (the system takes it) is refused, as a longer
+ * one is, since the text of a path takes 107 bytes at most, everywhere; and so is a
+ * path that begins with '@' when "./" before it, which keeps it a path in the text,
+ * would not fit. */
+static int unix_path_fits(const unsigned char *p, size_t k)
+{
+    return k < SK__UN_PATH_MAX && (p[0] != '@' || k + 2 < SK__UN_PATH_MAX);
+}
+
 int sk__addr_from(sk_addr *addr, const struct sockaddr *sa, socklen_t len)
 {
     addr_clear(addr);
@@ -61,10 +71,7 @@ int sk__addr_from(sk_addr *addr, const struct sockaddr *sa, socklen_t len)
             /* A path ends at its first NUL, whatever length the system reported:
              * one file, one sk_addr (the bytes after it are zero). */
             size_t k = strnlen((const char *)addr->u.bytes + SK__UN_PATH_OFF, n);
-            if (k == SK__UN_PATH_MAX) {
-                /* A path that fills sun_path with no room for its NUL: the system
-                 * takes it, but no text of ours could name it again (107 bytes at
-                 * most, everywhere). Refused, as a longer path is. */
+            if (!unix_path_fits(addr->u.bytes + SK__UN_PATH_OFF, k)) {
                 addr_clear(addr);
                 return sk__fail(SK_EINVAL);
             }
@@ -89,8 +96,14 @@ static int addr_family(const sk_addr *addr)
         return AF_INET;
     if (fam == AF_INET6 && addr->len == sizeof(struct sockaddr_in6))
         return AF_INET6;
-    if (fam == AF_UNIX && addr->len >= SK__UN_PATH_OFF && addr->len <= SK__UN_PATH_OFF + SK__UN_PATH_MAX)
+    if (fam == AF_UNIX && addr->len >= SK__UN_PATH_OFF && addr->len <= SK__UN_PATH_OFF + SK__UN_PATH_MAX) {
+        const unsigned char *p = addr->u.bytes + SK__UN_PATH_OFF;
+        size_t n = addr->len - SK__UN_PATH_OFF;
+        /* A caller's struct may hold anything: a path must be one its text names. */
+        if (n > 0 && p[0] != 0 && !unix_path_fits(p, strnlen((const char *)p, n)))
+            return 0;
         return AF_UNIX;
+    }
     return 0;
 }
 

@@ -92,3 +92,39 @@ Test(unix, a_system_path_filling_sun_path_without_its_nul_is_refused_so_every_ad
     cr_assert_eq(sk_addr_parse(&b, buf), SK_OK);
     cr_assert_eq(memcmp(&a, &b, sizeof a), 0);
 }
+
+/* The fuzzer's second find: an sk_addr a caller filled by hand (here, a 108-byte
+ * path without its NUL) printed, but the text did not parse back. Such an address
+ * is now not an address at all: no family, no text. A path that begins with '@' is
+ * written "./@...", so it is refused once that text would not fit. */
+Test(unix, an_address_whose_text_would_not_parse_back_neither_formats_nor_has_a_family)
+{
+    struct sockaddr_un su;
+    sk_addr a, b;
+    char buf[SK_ADDR_STRLEN];
+    size_t len = 0;
+
+    memset(&su, 0, sizeof su);
+    su.sun_family = AF_UNIX;
+    su.sun_path[0] = '/';
+    memset(su.sun_path + 1, 'W', sizeof su.sun_path - 2);
+    cr_assert_eq(sk_addr_from_sockaddr(&a, &su, sizeof su), SK_OK, "107 bytes and the NUL: an address");
+    cr_assert_not_null(sk_addr_sockaddr(&a, &len));
+    memcpy(&b, &a, sizeof b);
+    memcpy((unsigned char *)sk_addr_sockaddr(&b, NULL) + offsetof(struct sockaddr_un, sun_path) + 107, "W", 1);
+    cr_assert_eq(sk_addr_family(&b), SK_EINVAL, "a 108-byte path without its NUL has a family");
+    cr_assert_eq(sk_addr_format(&b, buf, sizeof buf), SK_EINVAL);
+    cr_assert_eq(buf[0], '\0');
+
+    /* '@' and 104 bytes: "unix:./@..." names it (107 bytes after "unix:"). */
+    memset(su.sun_path, 0, sizeof su.sun_path);
+    su.sun_path[0] = '@';
+    memset(su.sun_path + 1, 'A', 104);
+    cr_assert_eq(sk_addr_from_sockaddr(&a, &su, sizeof su), SK_OK);
+    cr_assert_eq(sk_addr_format(&a, buf, sizeof buf), SK_OK);
+    cr_assert_eq(strncmp(buf, "unix:./@", 8), 0, "%s", buf);
+    cr_assert_eq(sk_addr_parse(&b, buf), SK_OK, "%s", buf);
+    /* '@' and 105 bytes: the text would need 108. */
+    su.sun_path[105] = 'A';
+    cr_assert_eq(sk_addr_from_sockaddr(&a, &su, sizeof su), SK_EINVAL);
+}
