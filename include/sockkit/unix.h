@@ -23,6 +23,9 @@
  *  close-on-exec, and every descriptor received is close-on-exec from the first instant
  *  (`MSG_CMSG_CLOEXEC`).
  *
+ *  `SOCK_SEQPACKET` is not offered: its records need calls of their own (a stream
+ *  endpoint's calls would cut and join them), and no user has asked for them yet.
+ *
  *  **Names.** @p path is a file system path (relative or absolute; at most 107 bytes),
  *  or `@name` for Linux's abstract namespace (no file; gone with the last socket),
  *  or `""` for a name the kernel picks (an abstract name of 5 hex digits, the
