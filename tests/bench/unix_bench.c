@@ -131,10 +131,13 @@ static int raw_listener(int unix_, char *name, size_t cap, int *port)
         die("socket");
     if (unix_) {
         struct sockaddr_un su = {.sun_family = AF_UNIX};
-        int n = snprintf(su.sun_path + 1, sizeof su.sun_path - 1, "skub-%d-%d", (int)getpid(), k++);
-        if (bind(fd, (struct sockaddr *)&su, (socklen_t)(offsetof(struct sockaddr_un, sun_path) + 1 + (size_t)n)) != 0)
+        /* The name's text ("@..."), then the same bytes after sun_path's leading NUL. */
+        int n = snprintf(name, cap, "@skub-%d-%d", (int)getpid(), k++);
+        if (n < 2 || (size_t)n >= cap || (size_t)n > sizeof su.sun_path)
+            die("name");
+        memcpy(su.sun_path + 1, name + 1, (size_t)n - 1);
+        if (bind(fd, (struct sockaddr *)&su, (socklen_t)(offsetof(struct sockaddr_un, sun_path) + (size_t)n)) != 0)
             die("bind");
-        snprintf(name, cap, "@%s", su.sun_path + 1);
     } else {
         struct sockaddr_in in = {.sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
         socklen_t len = sizeof in;
