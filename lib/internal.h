@@ -36,12 +36,21 @@ int sk__resolve(const char *host, int port, int socktype, int passive, struct ad
 /* The first IPv4 entry of a list, else the first. */
 const struct addrinfo *sk__pick_listen_addr(const struct addrinfo *list);
 
+/* What a bind sets first (sk_bind_options, checked, defaults applied). */
+typedef struct sk__bind_opts {
+    int reuse_addr, reuse_port, freebind, fastopen;
+    int v6only; /* -1: dual stack for every address, IPv6 only for a named one */
+} sk__bind_opts;
+/* Checks opts (NULL: the defaults) into o; reuse_default is the call's SO_REUSEADDR
+ * (listen: on, UDP bind: off); fastopen only for a stream. SK_EINVAL when bad. */
+int sk__bind_opts_from(sk__bind_opts *o, const sk_bind_options *opts, int reuse_default, int stream);
+
 /* A socket of type socktype bound to host:port (NULL or "" for every address,
  * dual-stack where possible), close-on-exec, non-blocking when nonblock is set,
- * SO_REUSEADDR when reuse is set. *family is the socket's; *dual is set when it is
- * an IPv6 socket that takes IPv4 too (IPV6_V6ONLY off). */
-int sk__open_bound(const char *host, int port, int socktype, int nonblock, int reuse, int *fd, int *family,
-                   int *dual);
+ * with o's options. *family is the socket's; *dual is set when it is an IPv6
+ * socket that takes IPv4 too (IPV6_V6ONLY off). */
+int sk__open_bound(const char *host, int port, int socktype, int nonblock, const sk__bind_opts *o, int *fd,
+                   int *family, int *dual);
 
 /* A sockaddr_un: where its name starts, and the room for it (108 on Linux). A path
  * takes at most SK__UN_PATH_MAX - 1 bytes (its NUL must fit), an abstract name as

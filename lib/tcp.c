@@ -5,6 +5,8 @@
 #include "tcp_impl.h"
 
 #include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -41,8 +43,9 @@ int sk__tcp_wrap(int fd, sk_tcp **conn)
     return tcp_new(fd, 0, conn);
 }
 
-int sk_tcp_listen(sk_tcp **listener, const char *host, int port, int backlog)
+int sk_tcp_listen_with(sk_tcp **listener, const char *host, int port, int backlog, const sk_bind_options *opts)
 {
+    sk__bind_opts o;
     int fd, family, dual, rc;
 
     if (listener == NULL)
@@ -50,15 +53,30 @@ int sk_tcp_listen(sk_tcp **listener, const char *host, int port, int backlog)
     *listener = NULL;
     if (!sk__port_ok(port, 1))
         return sk__fail(SK_EINVAL);
-    rc = sk__open_bound(host, port, SOCK_STREAM, 1, 1, &fd, &family, &dual);
+    if ((rc = sk__bind_opts_from(&o, opts, 1, 1)) != SK_OK)
+        return rc;
+    rc = sk__open_bound(host, port, SOCK_STREAM, 1, &o, &fd, &family, &dual);
     if (rc != SK_OK)
         return rc;
-    if (listen(fd, backlog > 0 ? backlog : SOMAXCONN) != 0) {
+#ifdef TCP_FASTOPEN
+    if (o.fastopen > 0)
+        rc = sk__set_int_opt(fd, IPPROTO_TCP, TCP_FASTOPEN, o.fastopen);
+#else
+    if (o.fastopen > 0)
+        rc = sk__no_option();
+#endif
+    if (rc == SK_OK && listen(fd, backlog > 0 ? backlog : SOMAXCONN) != 0)
         rc = sk__map_errno(errno);
+    if (rc != SK_OK) {
         sk__close_keep_errno(fd);
         return rc;
     }
     return tcp_new(fd, 1, listener);
+}
+
+int sk_tcp_listen(sk_tcp **listener, const char *host, int port, int backlog)
+{
+    return sk_tcp_listen_with(listener, host, port, backlog, NULL);
 }
 
 int sk_tcp_accept(sk_tcp *listener, sk_tcp **conn, int timeout_ms)

@@ -1,21 +1,13 @@
 /* UDP endpoints: blocking-mode sockets whose datagrams go through the I/O core
  * (io.c), as TCP's bytes do; MSG_TRUNC tells a truncated datagram. */
-#include "internal.h"
+#include "udp_impl.h"
 
 #include <errno.h>
+#include <netinet/in.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/uio.h>
 #include <unistd.h>
-
-struct sk_udp {
-    sk__sock s;
-    int family;    /* of the socket */
-    int dual;      /* an IPv6 socket that reaches IPv4 too: IPv4 destinations are mapped */
-    int connected;
-    sk__unix_file file; /* a Unix socket's file, removed at close */
-    sk__preg preg; /* registration with a poller */
-};
 
 static int udp_new(int fd, int family, int dual, int connected, sk__unix_file *file, sk_udp **out)
 {
@@ -43,8 +35,29 @@ int sk__dgram_new(int fd, int family, int connected, sk__unix_file *file, sk_udp
     return udp_new(fd, family, 0, connected, file, out);
 }
 
-int sk_udp_bind(sk_udp **udp, const char *host, int port)
+/* Linux delivers a multicast datagram to every socket bound to its port once any
+ * socket of the host joined its group (IP_MULTICAST_ALL, on by default): an endpoint
+ * that never joined, or left, would still get the group's traffic, and one joined on
+ * one interface would get copies from the others. Off, each endpoint gets the groups
+ * it joined, where it joined them. A kernel without the option (IPv6's came in 4.20)
+ * keeps its default: nothing to report to a caller who asked for nothing. */
+static void own_groups_only(int fd, int family, int dual)
 {
+    const int off = 0;
+#ifdef IPV6_MULTICAST_ALL
+    if (family == AF_INET6)
+        (void)setsockopt(fd, IPPROTO_IPV6, IPV6_MULTICAST_ALL, &off, sizeof off);
+#endif
+#ifdef IP_MULTICAST_ALL
+    if (family == AF_INET || dual)
+        (void)setsockopt(fd, IPPROTO_IP, IP_MULTICAST_ALL, &off, sizeof off);
+#endif
+    (void)off;
+}
+
+int sk_udp_bind_with(sk_udp **udp, const char *host, int port, const sk_bind_options *opts)
+{
+    sk__bind_opts o;
     int fd, family, dual, rc;
 
     if (udp == NULL)
@@ -52,11 +65,19 @@ int sk_udp_bind(sk_udp **udp, const char *host, int port)
     *udp = NULL;
     if (!sk__port_ok(port, 1))
         return sk__fail(SK_EINVAL);
-    /* No SO_REUSEADDR: on UDP it would let a second socket share the port silently. */
-    rc = sk__open_bound(host, port, SOCK_DGRAM, 0, 0, &fd, &family, &dual);
+    /* No SO_REUSEADDR unless asked: on UDP it lets a second socket share the port. */
+    if ((rc = sk__bind_opts_from(&o, opts, 0, 0)) != SK_OK)
+        return rc;
+    rc = sk__open_bound(host, port, SOCK_DGRAM, 0, &o, &fd, &family, &dual);
     if (rc != SK_OK)
         return rc;
+    own_groups_only(fd, family, dual);
     return udp_new(fd, family, dual, 0, NULL, udp);
+}
+
+int sk_udp_bind(sk_udp **udp, const char *host, int port)
+{
+    return sk_udp_bind_with(udp, host, port, NULL);
 }
 
 /* The order sk_udp_connect tries a list in: first, then the others as listed. */

@@ -34,6 +34,46 @@
  */
 #define SK_FOREVER (-1)
 
+/** @brief The version of #sk_bind_options this header describes. */
+#define SK_BIND_OPTIONS_VERSION 1
+
+/**
+ * @brief What a listener or a bound UDP endpoint sets before it binds
+ *        (#sk_tcp_listen_with, #sk_udp_bind_with); versioned, so that it can grow.
+ *
+ * Start from #SK_BIND_OPTIONS_INIT, then set what you need: a later release may add
+ * members at the end, under a new version number, and keeps reading a struct of an
+ * older version as that version had it. Each member is checked: a value out of its
+ * range is #SK_EINVAL; an option the system lacks is #SK_EOS with @c errno
+ * @c ENOPROTOOPT, never silently skipped.
+ */
+typedef struct sk_bind_options {
+    /** #SK_BIND_OPTIONS_VERSION; 0 or newer than the library's is #SK_EINVAL. */
+    unsigned version;
+    /** @c SO_REUSEADDR: -1 the call's default (a listener: on, so that a server can
+     *  restart while old connections linger; a UDP endpoint: off, so that a second
+     *  socket cannot share its port unnoticed), 0 off, 1 on (UDP: several receivers of
+     *  one multicast group on one port). */
+    int reuse_addr;
+    /** @c SO_REUSEPORT, 0 or 1: several endpoints of the same user bind the same port and
+     *  the kernel spreads connections (or datagrams) across them by a hash of the peer's
+     *  address; each must set it. */
+    int reuse_port;
+    /** @c IPV6_V6ONLY: -1 the default (every address, host NULL: one dual-stack socket
+     *  that takes IPv4 too; a named IPv6 address: IPv6 only), 0 take IPv4 too, 1 IPv6
+     *  only (host NULL then binds `::` for IPv6 alone). */
+    int v6only;
+    /** @c IP_FREEBIND / @c IPV6_FREEBIND, 0 or 1: bind an address this host does not
+     *  have (yet), for a service that starts before its network. */
+    int freebind;
+    /** Listeners only: @c TCP_FASTOPEN with this queue of pending Fast Open requests (0
+     *  off); for a UDP endpoint anything but 0 is #SK_EINVAL. */
+    int fastopen;
+} sk_bind_options;
+
+/** @brief The defaults: `sk_bind_options o = SK_BIND_OPTIONS_INIT;` */
+#define SK_BIND_OPTIONS_INIT { SK_BIND_OPTIONS_VERSION, -1, 0, -1, 0, 0 }
+
 /**
  * @def SK_BEGIN_DECLS
  * @brief Opens the declarations of a header: `extern "C" {` in C++, nothing in C.

@@ -230,6 +230,26 @@ SK_API int sk_tcp_connect_with(sk_tcp **conn, const char *host, int port, const 
 SK_API int sk_tcp_listen(sk_tcp **listener, const char *host, int port, int backlog);
 
 /**
+ * @brief #sk_tcp_listen with the options set before bind and listen: @c SO_REUSEPORT,
+ *        @c IPV6_V6ONLY, @c IP_FREEBIND, @c TCP_FASTOPEN, and @c SO_REUSEADDR.
+ *
+ * With #sk_bind_options::reuse_port, several listeners (in one process or several, of
+ * one user) take the same port and the kernel spreads new connections across them:
+ * one accepting thread or process per listener, no shared accept queue.
+ *
+ * @param[out] listener  Receives the listener; set to NULL on failure.
+ * @param host           As #sk_tcp_listen.
+ * @param port           0 (the system picks) to 65535.
+ * @param backlog        As #sk_tcp_listen.
+ * @param opts           The options (#SK_BIND_OPTIONS_INIT, then changed), or NULL for
+ *                       the defaults (then it is #sk_tcp_listen).
+ * @return As #sk_tcp_listen; #SK_EINVAL also for bad @p opts; #SK_EOS with @c errno
+ *         @c ENOPROTOOPT when the system lacks an option asked for.
+ */
+SK_API int sk_tcp_listen_with(sk_tcp **listener, const char *host, int port, int backlog,
+                              const sk_bind_options *opts);
+
+/**
  * @brief Accept one connection from a listening endpoint.
  *
  * A client that left before it was accepted (@c ECONNABORTED) is skipped and the call

@@ -60,6 +60,22 @@ SK_BEGIN_DECLS
 SK_API int sk_udp_bind(sk_udp **udp, const char *host, int port);
 
 /**
+ * @brief #sk_udp_bind with the options set before bind: @c SO_REUSEADDR (several
+ *        receivers of one multicast group on one port), @c SO_REUSEPORT (the kernel
+ *        spreads datagrams across the endpoints by their source), @c IPV6_V6ONLY,
+ *        @c IP_FREEBIND.
+ *
+ * @param[out] udp  Receives the endpoint; set to NULL on failure.
+ * @param host      As #sk_udp_bind.
+ * @param port      0 (the system picks) to 65535.
+ * @param opts      The options (#SK_BIND_OPTIONS_INIT, then changed), or NULL for the
+ *                  defaults (then it is #sk_udp_bind); @c fastopen must be 0.
+ * @return As #sk_udp_bind; #SK_EINVAL also for bad @p opts; #SK_EOS with @c errno
+ *         @c ENOPROTOOPT when the system lacks an option asked for.
+ */
+SK_API int sk_udp_bind_with(sk_udp **udp, const char *host, int port, const sk_bind_options *opts);
+
+/**
  * @brief Create a UDP endpoint connected to @p host : @p port.
  *
  * Tries the addresses @p host resolves to until the system accepts one (UDP
@@ -192,6 +208,117 @@ SK_API int sk_udp_local_addr(const sk_udp *udp, sk_addr *addr);
  * @return The descriptor (>= 0), or #SK_EINVAL when @p udp is NULL.
  */
 SK_API int sk_udp_fd(const sk_udp *udp);
+
+/**
+ * @brief Join a multicast group: datagrams sent to it (at the endpoint's port) arrive.
+ *
+ * The endpoint is bound (#sk_udp_bind) to the group's port, usually on every address
+ * (host NULL) or on the group's own address. Joins are per interface: join once per
+ * interface to listen on several. A group is joined once per endpoint and interface;
+ * the system caps how many one socket joins (Linux: 20 IPv4 groups by default,
+ * @c net.ipv4.igmp_max_memberships). An IPv6 endpoint that takes IPv4 too (bound to
+ * every address) joins IPv4 groups as well.
+ *
+ * @param u       An IPv4 or IPv6 endpoint (not a Unix one).
+ * @param group   A numeric multicast address: `"239.1.2.3"`, `"ff12::1234"`.
+ * @param ifname  The interface by name (`"eth0"`) or by index in decimal (`"2"`);
+ *                NULL or `""`: the one the system's routes pick.
+ * @return #SK_OK; #SK_EINVAL (NULL @p u, a Unix endpoint, @p group not a numeric
+ *         multicast address or of a family the socket cannot take); #SK_ENOTFOUND
+ *         (no such interface; @c errno @c ENODEV); #SK_EADDRINUSE (already joined
+ *         there); #SK_ECANCELED; #SK_EOS (e.g. @c ENOBUFS: too many groups).
+ */
+SK_API int sk_udp_join(sk_udp *u, const char *group, const char *ifname);
+
+/**
+ * @brief Leave a group joined with #sk_udp_join: its datagrams stop arriving.
+ *
+ * Datagrams already queued stay and are received. Closing the endpoint leaves every
+ * group it joined.
+ *
+ * @param u       The endpoint.
+ * @param group   The group, as given to #sk_udp_join.
+ * @param ifname  The interface it was joined on (NULL or `""` as then).
+ * @return #SK_OK; #SK_EINVAL also when the group was not joined there (@c errno
+ *         @c EADDRNOTAVAIL); otherwise as #sk_udp_join.
+ */
+SK_API int sk_udp_leave(sk_udp *u, const char *group, const char *ifname);
+
+/**
+ * @brief Join a group for the datagrams of one source only (source-specific
+ *        multicast, RFC 4607: IGMPv3 / MLDv2).
+ *
+ * May be called for several sources of one group. Mixing it with #sk_udp_join for the
+ * same group and interface is #SK_EINVAL (the system refuses it).
+ *
+ * @param u       An IPv4 or IPv6 endpoint.
+ * @param group   A numeric multicast address (232.0.0.0/8 and ff3x:: are the SSM ranges,
+ *                but any group works).
+ * @param source  The sender's numeric unicast address, of the group's family.
+ * @param ifname  As for #sk_udp_join.
+ * @return As #sk_udp_join; #SK_EINVAL also for a NULL, multicast or other-family
+ *         @p source.
+ */
+SK_API int sk_udp_join_source(sk_udp *u, const char *group, const char *source, const char *ifname);
+
+/**
+ * @brief Stop receiving one source of a group joined with #sk_udp_join_source.
+ *
+ * @param u       The endpoint.
+ * @param group   The group, as given to #sk_udp_join_source.
+ * @param source  The source, as given then.
+ * @param ifname  The interface, as given then.
+ * @return As #sk_udp_leave.
+ */
+SK_API int sk_udp_leave_source(sk_udp *u, const char *group, const char *source, const char *ifname);
+
+/**
+ * @brief How many routers a multicast datagram sent by this endpoint may cross: the
+ *        IPv4 TTL or the IPv6 hop limit (both on a dual-stack endpoint).
+ *
+ * The system's default is 1: the local network only. 0 keeps datagrams on this host.
+ *
+ * @param u    An IPv4 or IPv6 endpoint.
+ * @param ttl  0 to 255.
+ * @return #SK_OK; #SK_EINVAL (a Unix endpoint, @p ttl out of range); #SK_ECANCELED;
+ *         #SK_EOS.
+ */
+SK_API int sk_udp_set_multicast_ttl(sk_udp *u, int ttl);
+
+/**
+ * @brief Whether multicast datagrams this endpoint sends are also delivered to this
+ *        host's own members of the group (on by default).
+ *
+ * @param u   An IPv4 or IPv6 endpoint.
+ * @param on  Non-zero: delivered here too; 0: only to other hosts.
+ * @return #SK_OK; #SK_EINVAL (a Unix endpoint); #SK_ECANCELED; #SK_EOS.
+ */
+SK_API int sk_udp_set_multicast_loop(sk_udp *u, int on);
+
+/**
+ * @brief The interface multicast datagrams leave by (by default the one the routes
+ *        pick for the group).
+ *
+ * @param u       An IPv4 or IPv6 endpoint.
+ * @param ifname  By name or by index in decimal; NULL or `""`: back to the default.
+ * @return #SK_OK; #SK_EINVAL (a Unix endpoint); #SK_ENOTFOUND (no such interface,
+ *         @c errno @c ENODEV); #SK_ECANCELED; #SK_EOS.
+ */
+SK_API int sk_udp_set_multicast_if(sk_udp *u, const char *ifname);
+
+/**
+ * @brief Allow (or forbid again) sending to a broadcast address (@c SO_BROADCAST).
+ *
+ * Without it, a datagram to a broadcast address (`255.255.255.255`, or a subnet's
+ * last address such as `192.168.1.255`) fails with #SK_EOS (@c errno @c EACCES).
+ * Receiving broadcasts needs nothing: an endpoint bound to every address (host NULL)
+ * on the port gets them.
+ *
+ * @param u   An IPv4 or IPv6 (dual-stack) endpoint.
+ * @param on  Non-zero to allow, 0 to forbid (the default).
+ * @return #SK_OK; #SK_EINVAL (NULL, a Unix endpoint); #SK_ECANCELED; #SK_EOS.
+ */
+SK_API int sk_udp_set_broadcast(sk_udp *u, int on);
 
 /**
  * @brief Cancel an endpoint: every call blocked on it returns #SK_ECANCELED now, and
