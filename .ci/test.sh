@@ -43,6 +43,8 @@ need libcriterion-dev test -f /usr/include/criterion/criterion.h
 need python3 command -v python3
 need netcat-openbsd command -v nc
 need socat command -v socat
+# The multicast and broadcast tests build their network inside a namespace with ip.
+need iproute2 command -v ip
 # The API docs (docs.doxygen), the ABI check (abi.*), OpenSSL next to <sockkit.h>
 # (headers.openssl) and the packages (package.deb): each test is skipped without its
 # tool; these make them run.

@@ -1,0 +1,43 @@
+/* A private network namespace for one test (Criterion runs each test in its own
+ * process): loopback up, and whatever links the test adds with ip(8), gone when the
+ * test's process ends. Needs root (CI runs as root); elsewhere the test is skipped,
+ * and says why. Test code only. */
+#ifndef SK_NETNS_UTIL_H
+#define SK_NETNS_UTIL_H
+
+#include <sched.h>
+#include <stdlib.h>
+
+#include "testutil.h"
+
+/* Runs a shell command that must succeed. */
+static inline void tu_sh(const char *cmd)
+{
+    int rc = system(cmd);
+    cr_assert_eq(rc, 0, "`%s` failed (status %d): is iproute2 installed?", cmd, rc);
+}
+
+static inline void tu_netns_enter(void)
+{
+    if (unshare(CLONE_NEWNET) != 0) {
+        if (errno == EPERM)
+            cr_skip_test("a network namespace needs root (CAP_SYS_ADMIN): unshare gave EPERM");
+        cr_assert_fail("unshare(CLONE_NEWNET): %s", strerror(errno));
+    }
+    tu_sh("ip link set lo up");
+}
+
+/* Two ends of a veth pair, sk0 and sk1, up, IPv4 10.99.0.1/24 and 10.99.0.2/24 and
+ * IPv6 link-local addresses usable at once (no duplicate address detection); an
+ * IPv4 packet from one end arriving at the other is taken although its source is a
+ * local address (accept_local, rp_filter off). */
+static inline void tu_netns_veth(void)
+{
+    tu_sh("sysctl -qw net.ipv6.conf.all.accept_dad=0 net.ipv6.conf.default.accept_dad=0 "
+          "net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0 "
+          "net.ipv4.conf.all.accept_local=1 net.ipv4.conf.default.accept_local=1");
+    tu_sh("ip link add sk0 type veth peer name sk1 && ip addr add 10.99.0.1/24 dev sk0 && "
+          "ip addr add 10.99.0.2/24 dev sk1 && ip link set sk0 up && ip link set sk1 up");
+}
+
+#endif /* SK_NETNS_UTIL_H */
