@@ -33,9 +33,20 @@ static inline void tu_netns_enter(void)
  * local address (accept_local, rp_filter off). */
 static inline void tu_netns_veth(void)
 {
-    tu_sh("sysctl -qw net.ipv6.conf.all.accept_dad=0 net.ipv6.conf.default.accept_dad=0 "
-          "net.ipv4.conf.all.rp_filter=0 net.ipv4.conf.default.rp_filter=0 "
-          "net.ipv4.conf.all.accept_local=1 net.ipv4.conf.default.accept_local=1");
+    /* Written to /proc (this namespace's), not with sysctl(8): procps may be missing. */
+    static const char *const knobs[][2] = {
+        {"ipv6/conf/all/accept_dad", "0"},   {"ipv6/conf/default/accept_dad", "0"},
+        {"ipv4/conf/all/rp_filter", "0"},    {"ipv4/conf/default/rp_filter", "0"},
+        {"ipv4/conf/all/accept_local", "1"}, {"ipv4/conf/default/accept_local", "1"},
+    };
+    for (size_t i = 0; i < sizeof knobs / sizeof knobs[0]; i++) {
+        char path[128];
+        FILE *f;
+        snprintf(path, sizeof path, "/proc/sys/net/%s", knobs[i][0]);
+        f = fopen(path, "w");
+        cr_assert_not_null(f, "%s: %s", path, strerror(errno));
+        cr_assert(fputs(knobs[i][1], f) >= 0 && fclose(f) == 0, "%s: %s", path, strerror(errno));
+    }
     tu_sh("ip link add sk0 type veth peer name sk1 && ip addr add 10.99.0.1/24 dev sk0 && "
           "ip addr add 10.99.0.2/24 dev sk1 && ip link set sk0 up && ip link set sk1 up");
 }
