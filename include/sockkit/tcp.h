@@ -471,6 +471,85 @@ SK_API int sk_tcp_fd(const sk_tcp *t);
 SK_API int sk_tcp_set_nodelay(sk_tcp *conn, int on);
 
 /**
+ * @brief Ask for a send buffer of @p bytes (@c SO_SNDBUF); the kernel may adjust it.
+ *
+ * Linux doubles the request (for its bookkeeping) and clamps it to
+ * @c net.core.wmem_max; #sk_tcp_get_send_buffer tells what it really set. On a
+ * listener it is inherited by the connections it accepts. Works on Unix streams.
+ *
+ * @param t      A connection or a listener.
+ * @param bytes  1 to @c INT_MAX / 2.
+ * @return #SK_OK; #SK_EINVAL (NULL, @p bytes out of range); #SK_ECANCELED; #SK_EOS.
+ */
+SK_API int sk_tcp_set_send_buffer(sk_tcp *t, int bytes);
+/** @brief As #sk_tcp_set_send_buffer, for the receive buffer (@c SO_RCVBUF,
+ *         @c net.core.rmem_max). @param t A connection or a listener.
+ *         @param bytes 1 to @c INT_MAX / 2. @return As #sk_tcp_set_send_buffer. */
+SK_API int sk_tcp_set_recv_buffer(sk_tcp *t, int bytes);
+/**
+ * @brief The send buffer the kernel really has (@c SO_SNDBUF as it reads back).
+ * @param t           An endpoint.
+ * @param[out] bytes  Receives the size; 0 on failure.
+ * @return #SK_OK; #SK_EINVAL (NULL); #SK_EOS.
+ */
+SK_API int sk_tcp_get_send_buffer(const sk_tcp *t, int *bytes);
+/** @brief The receive buffer the kernel really has. @param t An endpoint.
+ *  @param[out] bytes Receives the size; 0 on failure. @return As #sk_tcp_get_send_buffer. */
+SK_API int sk_tcp_get_recv_buffer(const sk_tcp *t, int *bytes);
+
+/**
+ * @brief Keep at most @p bytes unsent in the kernel (@c TCP_NOTSENT_LOWAT): the
+ *        endpoint is writable for the poller only while less than that waits to go.
+ *
+ * A server that multiplexes many clients (the chat example) uses it so that data
+ * waits in its own queue, where it can still be dropped or merged, instead of in a
+ * deep socket buffer; the kernel's send buffer then holds mostly data in flight.
+ *
+ * @param t      A TCP connection or listener (not a Unix stream).
+ * @param bytes  The mark in bytes; 0: back to the system's default
+ *               (@c net.ipv4.tcp_notsent_lowat).
+ * @return #SK_OK; #SK_EINVAL (NULL, a Unix stream, negative); #SK_ECANCELED; #SK_EOS
+ *         (@c ENOPROTOOPT where the system lacks it).
+ */
+SK_API int sk_tcp_set_notsent_lowat(sk_tcp *t, int bytes);
+
+/**
+ * @brief Mark outgoing packets with a DSCP value (the upper six bits of @c IP_TOS /
+ *        @c IPV6_TCLASS; both on an IPv6 socket, which may carry IPv4).
+ *
+ * @param t     A TCP connection or listener (not a Unix stream).
+ * @param dscp  0 to 63: 46 is Expedited Forwarding, 34 AF41, 8 CS1 (low priority).
+ * @return #SK_OK; #SK_EINVAL (NULL, a Unix stream, out of range); #SK_ECANCELED; #SK_EOS.
+ */
+SK_API int sk_tcp_set_dscp(sk_tcp *t, int dscp);
+
+/**
+ * @brief Send and receive only through one network interface (@c SO_BINDTODEVICE), as
+ *        VPN clients and multi-homed hosts need.
+ *
+ * Needs @c CAP_NET_RAW on older kernels (Linux before 5.7): #SK_EOS with @c errno
+ * @c EPERM without it. For a connection, call it on the listener (inherited) or use
+ * it before traffic flows.
+ *
+ * @param t       A TCP connection or listener (not a Unix stream).
+ * @param ifname  The interface's name; NULL or `""` removes the binding.
+ * @return #SK_OK; #SK_EINVAL (NULL, a Unix stream, a name longer than @c IFNAMSIZ - 1);
+ *         #SK_ENOTFOUND (no such interface, @c errno @c ENODEV); #SK_ECANCELED; #SK_EOS.
+ */
+SK_API int sk_tcp_set_bind_device(sk_tcp *t, const char *ifname);
+
+/**
+ * @brief Set the packet mark (@c SO_MARK) that routing rules and firewalls match on.
+ *
+ * Needs @c CAP_NET_ADMIN: #SK_EOS with @c errno @c EPERM without it.
+ *
+ * @param t     A TCP connection or listener (not a Unix stream).
+ * @param mark  Any 32-bit value; 0 is no mark.
+ * @return #SK_OK; #SK_EINVAL (NULL, a Unix stream); #SK_ECANCELED; #SK_EOS.
+ */
+SK_API int sk_tcp_set_mark(sk_tcp *t, unsigned mark);
+
+/**
  * @brief Turn TCP keepalive on with the given timings, or off. Off is the default.
  *
  * With keepalive on, a connection that has been silent for @p idle_s seconds gets a

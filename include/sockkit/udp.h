@@ -210,6 +210,50 @@ SK_API int sk_udp_local_addr(const sk_udp *udp, sk_addr *addr);
 SK_API int sk_udp_fd(const sk_udp *udp);
 
 /**
+ * @brief Ask for a send buffer of @p bytes (@c SO_SNDBUF); as #sk_tcp_set_send_buffer.
+ * @param u      An endpoint (Unix datagram endpoints too).
+ * @param bytes  1 to @c INT_MAX / 2.
+ * @return #SK_OK; #SK_EINVAL; #SK_ECANCELED; #SK_EOS.
+ */
+SK_API int sk_udp_set_send_buffer(sk_udp *u, int bytes);
+/**
+ * @brief Ask for a receive buffer of @p bytes (@c SO_RCVBUF): how many datagrams
+ *        can wait before the kernel drops new ones. As #sk_tcp_set_recv_buffer.
+ * @param u      An endpoint.
+ * @param bytes  1 to @c INT_MAX / 2.
+ * @return #SK_OK; #SK_EINVAL; #SK_ECANCELED; #SK_EOS.
+ */
+SK_API int sk_udp_set_recv_buffer(sk_udp *u, int bytes);
+/** @brief The send buffer the kernel really has. @param u An endpoint.
+ *  @param[out] bytes Receives the size; 0 on failure. @return #SK_OK, #SK_EINVAL or #SK_EOS. */
+SK_API int sk_udp_get_send_buffer(const sk_udp *u, int *bytes);
+/** @brief The receive buffer the kernel really has. @param u An endpoint.
+ *  @param[out] bytes Receives the size; 0 on failure. @return #SK_OK, #SK_EINVAL or #SK_EOS. */
+SK_API int sk_udp_get_recv_buffer(const sk_udp *u, int *bytes);
+/**
+ * @brief Mark outgoing datagrams with a DSCP value; as #sk_tcp_set_dscp.
+ * @param u     An IPv4 or IPv6 endpoint.
+ * @param dscp  0 to 63.
+ * @return #SK_OK; #SK_EINVAL (NULL, a Unix endpoint, out of range); #SK_ECANCELED; #SK_EOS.
+ */
+SK_API int sk_udp_set_dscp(sk_udp *u, int dscp);
+/**
+ * @brief Send and receive only through one interface (@c SO_BINDTODEVICE); as
+ *        #sk_tcp_set_bind_device.
+ * @param u       An IPv4 or IPv6 endpoint.
+ * @param ifname  The interface's name; NULL or `""` removes the binding.
+ * @return #SK_OK; #SK_EINVAL; #SK_ENOTFOUND (@c errno @c ENODEV); #SK_ECANCELED; #SK_EOS.
+ */
+SK_API int sk_udp_set_bind_device(sk_udp *u, const char *ifname);
+/**
+ * @brief Set the packet mark (@c SO_MARK); as #sk_tcp_set_mark (needs @c CAP_NET_ADMIN).
+ * @param u     An IPv4 or IPv6 endpoint.
+ * @param mark  Any 32-bit value.
+ * @return #SK_OK; #SK_EINVAL; #SK_ECANCELED; #SK_EOS (@c EPERM without the capability).
+ */
+SK_API int sk_udp_set_mark(sk_udp *u, unsigned mark);
+
+/**
  * @brief Join a multicast group: datagrams sent to it (at the endpoint's port) arrive.
  *
  * The endpoint is bound (#sk_udp_bind) to the group's port, usually on every address
