@@ -24,12 +24,9 @@
 #define _POSIX_C_SOURCE 200809L
 
 #include <errno.h>
-#include <netinet/in.h>
-#include <netinet/tcp.h>
 #include <signal.h>
 #include <stdio.h>
 #include <string.h>
-#include <sys/socket.h>
 
 #include <sockkit.h>
 
@@ -130,18 +127,14 @@ static const struct chat_ops ops = {SEND_IOV, io_attach, io_watch, io_recv, io_s
 /* ---- the loop ---------------------------------------------------------------------- */
 
 /* What the system holds unsent for a client stays near CHAT_UNSENT_LOWAT, so that a
- * slow reader's progress shows (docs/CHAT.md). The library has no call for this
- * option: it is set through sk_tcp_fd, as the header allows. Where the option does not
- * exist, flow control still works, coarser. */
+ * slow reader's progress shows (docs/CHAT.md). A Unix stream has no such option
+ * (SK_EINVAL), and where the system lacks it (SK_EOS) flow control still works,
+ * coarser: neither is worth more than a word. */
 static void bound_unsent(sk_tcp *conn)
 {
-#ifdef TCP_NOTSENT_LOWAT
-    int v = CHAT_UNSENT_LOWAT;
-    if (setsockopt(sk_tcp_fd(conn), IPPROTO_TCP, TCP_NOTSENT_LOWAT, &v, sizeof v) != 0)
-        perror("chat-server: setsockopt(TCP_NOTSENT_LOWAT)");
-#else
-    (void)conn;
-#endif
+    int rc = sk_tcp_set_notsent_lowat(conn, CHAT_UNSENT_LOWAT);
+    if (rc != SK_OK && rc != SK_EINVAL)
+        fprintf(stderr, "chat-server: TCP_NOTSENT_LOWAT: %s\n", sk_strerror(rc));
 }
 
 /* The listener is readable: take the waiting connections, a bounded number per event. */
