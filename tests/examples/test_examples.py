@@ -477,6 +477,38 @@ def sknc_tcp_listens_for_nc(ctx):
 
 
 @case
+def sknc_keepalive_flag_turns_tcp_keepalive_on(ctx):
+    """sknc -K: the kernel runs a keepalive timer on its connection (ss -o shows it),
+    and -K with -u is a usage error."""
+    ss = shutil.which("ss")
+    if ss is None:
+        raise Skip("no ss: install iproute2")
+    lsock = socket.socket()
+    lsock.bind(("127.0.0.1", 0))
+    lsock.listen(1)
+    lsock.settimeout(STEP)
+    port = lsock.getsockname()[1]
+    s = ctx.start("sknc", [ctx.exe("sknc"), "-K", "-v", "127.0.0.1", str(port)], stdin_data=b"")
+    conn, _ = lsock.accept()
+    peer_port = conn.getpeername()[1]
+    # sknc sets the option just after its connect returns; its input is empty, so its
+    # socket may already be half closed (FIN-WAIT-2): any state, a few looks.
+    for _ in range(50):
+        r = subprocess.run([ss, "-tnoH", f"sport = :{peer_port}"],
+                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT, timeout=STEP)
+        if b"timer:(keepalive," in r.stdout:
+            break
+        time.sleep(0.1)
+    conn.close()
+    lsock.close()
+    check(s.wait() == 0, f"sknc exited {s.p.returncode}: {s.err()!r}")
+    check(b"timer:(keepalive," in r.stdout, f"no keepalive timer on sknc's socket: {r.stdout!r}")
+    check(b"keepalive on" in s.err(), f"sknc -v said {s.err()!r}")
+    u = ctx.run("sknc-u", [ctx.exe("sknc"), "-K", "-u", "127.0.0.1", "9"])
+    check(u.p.returncode == 2 and b"-K" in u.err(), f"sknc -K -u: {u.p.returncode} {u.err()!r}")
+
+
+@case
 def sknc_udp_sends_to_nc(ctx):
     """sknc -u host port against nc -u -l: a datagram each way."""
     nc = ctx.nc()
