@@ -36,7 +36,11 @@ typedef struct he_run {
     sk_connect_attempt *att;     /* the caller's report, cap entries */
     size_t cap;
     int first_rc, first_errno;   /* the first attempt's result, for the return value */
+    const sk_cancel *cancel;     /* fired: every running attempt is abandoned, or NULL */
 } he_run;
+
+/* race() returns this when the cancel fired. */
+#define RACE_CANCELED (-2)
 
 static int ms_since(const he_run *r, int64_t now)
 {
@@ -174,8 +178,9 @@ static int ms_until(int64_t now, int64_t at)
     return ns > INT32_MAX ? INT32_MAX : (int)ns;
 }
 
-/* The attempts. delay_ns 0: one at a time. The winner's index, or -1 when every
- * attempt failed (or the budget ended first). */
+/* The attempts. delay_ns 0: one at a time. The winner's index, -1 when every
+ * attempt failed (or the budget ended first), RACE_CANCELED when the cancel fired
+ * (every running attempt then ends with SK_ECANCELED). */
 static long race(he_run *r, int64_t delay_ns)
 {
     const int serial = delay_ns == 0;
@@ -187,6 +192,10 @@ static long race(he_run *r, int64_t delay_ns)
         int64_t now = sk__now_ns();
         int timeout, nfd = 0, ready;
 
+        if (sk_cancel_fired(r->cancel)) {
+            fail_running(r, next, SK_ECANCELED, ECANCELED);
+            return RACE_CANCELED;
+        }
         /* Start what is due: the first attempt always, a new one when none runs
          * or its delay has passed, while the budget lasts. */
         while (next < r->n && (running == 0 || (!serial && now >= next_at))) {
@@ -229,7 +238,14 @@ static long race(he_run *r, int64_t delay_ns)
                 r->pidx[nfd++] = (int)i;
             }
         }
-        ready = poll(r->pfd, (nfds_t)nfd, timeout);
+        /* The cancel's descriptor last, past the attempts' entries (room for it
+         * was made). */
+        if (r->cancel != NULL) {
+            r->pfd[nfd].fd = sk__cancel_fd(r->cancel);
+            r->pfd[nfd].events = POLLIN;
+            r->pfd[nfd].revents = 0;
+        }
+        ready = poll(r->pfd, (nfds_t)nfd + (r->cancel != NULL), timeout);
         if (ready < 0 && errno != EINTR) {
             /* poll itself failed (ENOMEM): every running attempt ends with it. */
             int err = errno;
@@ -316,7 +332,8 @@ int sk_tcp_connect_with(sk_tcp **conn, const char *host, int port, const sk_conn
     void *heap = NULL;
     const struct addrinfo *order_s[STACK_ADDRS];
     int fd_s[STACK_ADDRS], pidx_s[STACK_ADDRS];
-    struct pollfd pfd_s[STACK_ADDRS];
+    struct pollfd pfd_s[STACK_ADDRS + 1];
+    const sk_cancel *cancel = NULL;
 
     if (count != NULL)
         *count = 0;
@@ -328,6 +345,9 @@ int sk_tcp_connect_with(sk_tcp **conn, const char *host, int port, const sk_conn
     if (opts != NULL) {
         if (opts->version < 1 || opts->version > SK_CONNECT_OPTIONS_VERSION || opts->attempt_delay_ms < 0)
             return sk__fail(SK_EINVAL);
+        /* A version 1 struct ends before the cancel. */
+        if (opts->version >= 2)
+            cancel = opts->cancel;
         {
             int ms = opts->attempt_delay_ms;
             if (ms > 0 && ms < DELAY_MIN_MS)
@@ -345,7 +365,8 @@ int sk_tcp_connect_with(sk_tcp **conn, const char *host, int port, const sk_conn
     r.t0_ns = sk__now_ns();
     r.att = attempts;
     r.cap = cap;
-    if ((rc = sk__resolve_within(host, port, SOCK_STREAM, 0, &dl, &list, &gai)) != SK_OK) {
+    r.cancel = cancel;
+    if ((rc = sk__resolve_cancellable(host, port, SOCK_STREAM, &dl, cancel, &list, &gai)) != SK_OK) {
         int err = errno;
         note_lookup_failure(&r, rc, gai);
         if (count != NULL)
@@ -362,14 +383,14 @@ int sk_tcp_connect_with(sk_tcp **conn, const char *host, int port, const sk_conn
         r.pidx = pidx_s;
     } else {
         /* One block: the pointers, then the pollfds, then the ints. */
-        heap = malloc(n * (sizeof *r.order + sizeof *r.pfd + 2 * sizeof(int)));
+        heap = malloc(n * (sizeof *r.order + 2 * sizeof(int)) + (n + 1) * sizeof *r.pfd);
         if (heap == NULL) {
             freeaddrinfo(list);
             return sk__fail(SK_ENOMEM);
         }
         r.order = heap;
         r.pfd = (struct pollfd *)(void *)(r.order + n);
-        r.fd = (int *)(void *)(r.pfd + n);
+        r.fd = (int *)(void *)(r.pfd + n + 1);
         r.pidx = r.fd + n;
     }
     r.n = n;
@@ -380,6 +401,8 @@ int sk_tcp_connect_with(sk_tcp **conn, const char *host, int port, const sk_conn
     w = race(&r, delay_ns);
     if (w >= 0) {
         rc = settle(&r, (size_t)w, &fd);
+    } else if (w == RACE_CANCELED) {
+        rc = sk__fail(SK_ECANCELED);
     } else if (r.first_rc != SK_OK) {
         /* Every attempt failed: the first one's failure is the call's (as Go). */
         rc = r.first_rc;

@@ -31,6 +31,12 @@ int sk__port_ok(int port, int zero_ok);
  * A name that needs a lookup is looked up on a helper thread when dl is finite. */
 int sk__resolve_within(const char *host, int port, int socktype, int passive, sk__deadline *dl,
                        struct addrinfo **out, int *gai);
+/* The descriptor a poll() watches for c's firing (POLLIN), or -1 for NULL. */
+int sk__cancel_fd(const sk_cancel *c);
+/* sk__resolve_within that also ends when cancel fires (SK_ECANCELED); with a cancel
+ * every name that needs a lookup goes to a helper thread, even with no budget. */
+int sk__resolve_cancellable(const char *host, int port, int socktype, sk__deadline *dl, const sk_cancel *cancel,
+                            struct addrinfo **out, int *gai);
 /* The same without a budget (on the caller's thread). */
 int sk__resolve(const char *host, int port, int socktype, int passive, struct addrinfo **out);
 /* The first IPv4 entry of a list, else the first. */

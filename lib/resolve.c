@@ -21,6 +21,7 @@
 #include "internal.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdint.h>
@@ -28,7 +29,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/eventfd.h>
 #include <time.h>
+#include <unistd.h>
 
 #define LOOKUPS_MAX 500
 
@@ -40,6 +43,8 @@ typedef struct lookup {
     int gai;               /* getaddrinfo's result */
     int sys_errno;         /* errno after it (for EAI_SYSTEM) */
     struct addrinfo *res;  /* the list, until someone takes it */
+    int efd;               /* an eventfd the thread writes when done (a cancellable
+                              wait polls it), or -1 */
     struct addrinfo hints;
     char service[8];
     char host[];           /* the thread's own copy of the name */
@@ -100,6 +105,8 @@ static void lookup_free(lookup *l)
 {
     if (l->res != NULL)
         freeaddrinfo(l->res);
+    if (l->efd >= 0)
+        close(l->efd);
     pthread_cond_destroy(&l->cv);
     pthread_mutex_destroy(&l->mu);
     free(l);
@@ -137,6 +144,10 @@ static void *lookup_main(void *arg)
     l->res = gai == 0 ? res : NULL;
     l->done = 1;
     pthread_cond_signal(&l->cv);
+    if (l->efd >= 0) {
+        uint64_t one = 1;
+        (void)!write(l->efd, &one, sizeof one);
+    }
     pthread_mutex_unlock(&l->mu);
     lookup_release(l);
     give_place_back();
@@ -178,8 +189,34 @@ static int start_thread(lookup *l)
 
 /* getaddrinfo on a helper thread, waited for within dl: SK_OK with its result in
  * *gai (and *out, *sys_errno), or SK_ETIMEDOUT. */
+/* Waits for l (mu not held) until it is done, dl ends or cancel fires: poll() on the
+ * lookup's eventfd and the cancel's. SK_OK once done (the result is for the caller
+ * to take), else SK_ETIMEDOUT or SK_ECANCELED. */
+static int wait_cancellable(lookup *l, sk__deadline *dl, const sk_cancel *cancel)
+{
+    for (;;) {
+        struct pollfd p[2];
+        int done, n;
+        pthread_mutex_lock(&l->mu);
+        done = l->done;
+        pthread_mutex_unlock(&l->mu);
+        if (done)
+            return SK_OK;
+        if (sk_cancel_fired(cancel))
+            return SK_ECANCELED;
+        p[0].fd = l->efd;
+        p[1].fd = sk__cancel_fd(cancel);
+        p[0].events = p[1].events = POLLIN;
+        p[0].revents = p[1].revents = 0;
+        n = poll(p, 2, sk__deadline_poll_ms(dl));
+        if (n == 0 && sk__deadline_expired(dl))
+            return SK_ETIMEDOUT;
+    }
+}
+
 static int lookup_threaded(const char *host, const char *service, const struct addrinfo *hints,
-                           sk__deadline *dl, struct addrinfo **out, int *gai, int *sys_errno)
+                           sk__deadline *dl, const sk_cancel *cancel, struct addrinfo **out, int *gai,
+                           int *sys_errno)
 {
     size_t hlen = strlen(host) + 1;
     lookup *l;
@@ -201,6 +238,14 @@ static int lookup_threaded(const char *host, const char *service, const struct a
         give_place_back();
         return SK_OK;
     }
+    l->efd = -1;
+    if (cancel != NULL && (l->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0) {
+        *gai = EAI_SYSTEM;
+        *sys_errno = errno;
+        lookup_free(l);
+        give_place_back();
+        return SK_OK;
+    }
     memcpy(l->host, host, hlen);
     snprintf(l->service, sizeof l->service, "%s", service);
     l->hints = *hints;
@@ -213,9 +258,9 @@ static int lookup_threaded(const char *host, const char *service, const struct a
         return SK_OK;
     }
 
+    rc = cancel != NULL ? wait_cancellable(l, dl, cancel) : SK_OK;
     pthread_mutex_lock(&l->mu);
-    rc = SK_OK;
-    while (!l->done && rc == SK_OK)
+    while (cancel == NULL && !l->done && rc == SK_OK)
         rc = wait_once(&l->cv, &l->mu, dl);
     if (l->done) {
         rc = SK_OK;
@@ -234,8 +279,8 @@ static int is_localhost(const char *host)
     return strcasecmp(host, "localhost") == 0 || strcasecmp(host, "localhost.") == 0;
 }
 
-int sk__resolve_within(const char *host, int port, int socktype, int passive, sk__deadline *dl,
-                       struct addrinfo **out, int *gai_out)
+static int resolve(const char *host, int port, int socktype, int passive, sk__deadline *dl,
+                   const sk_cancel *cancel, struct addrinfo **out, int *gai_out)
 {
     struct addrinfo hints;
     char service[8];
@@ -252,7 +297,9 @@ int sk__resolve_within(const char *host, int port, int socktype, int passive, sk
     hints.ai_flags = AI_NUMERICSERV | (passive ? AI_PASSIVE : 0);
     snprintf(service, sizeof service, "%d", port);
 
-    if (host == NULL || passive || is_localhost(host) || sk__deadline_is_forever(dl)) {
+    if (sk_cancel_fired(cancel))
+        return sk__fail(SK_ECANCELED);
+    if (host == NULL || passive || is_localhost(host) || (sk__deadline_is_forever(dl) && cancel == NULL)) {
         gai = getaddrinfo(host, service, &hints, out);
         err = errno;
     } else {
@@ -264,7 +311,7 @@ int sk__resolve_within(const char *host, int port, int socktype, int passive, sk
         if (gai == EAI_NONAME) {
             *out = NULL;
             rc = sk__deadline_is_now(dl) ? SK_ETIMEDOUT
-                                         : lookup_threaded(host, service, &hints, dl, out, &gai, &err);
+                                         : lookup_threaded(host, service, &hints, dl, cancel, out, &gai, &err);
         }
     }
     if (rc != SK_OK)
@@ -279,6 +326,18 @@ int sk__resolve_within(const char *host, int port, int socktype, int passive, sk
         return SK_ENOTFOUND; /* errno tells the system's cause */
     }
     return sk__fail(SK_ENOTFOUND);
+}
+
+int sk__resolve_within(const char *host, int port, int socktype, int passive, sk__deadline *dl,
+                       struct addrinfo **out, int *gai_out)
+{
+    return resolve(host, port, socktype, passive, dl, NULL, out, gai_out);
+}
+
+int sk__resolve_cancellable(const char *host, int port, int socktype, sk__deadline *dl, const sk_cancel *cancel,
+                            struct addrinfo **out, int *gai)
+{
+    return resolve(host, port, socktype, 0, dl, cancel, out, gai);
 }
 
 int sk__resolve(const char *host, int port, int socktype, int passive, struct addrinfo **out)

@@ -125,8 +125,49 @@ SK_API int sk_tcp_connect(sk_tcp **conn, const char *host, int port, int timeout
 /** @brief The attempt delay of Happy Eyeballs v2 unless told otherwise (RFC 8305), in ms. */
 #define SK_CONNECT_DELAY_DEFAULT_MS 250
 
-/** @brief The version of #sk_connect_options this header describes. */
-#define SK_CONNECT_OPTIONS_VERSION 1
+/**
+ * @brief A cancel signal for calls that have no endpoint to cancel yet: a connect,
+ *        its name lookup and its attempts (#sk_connect_options::cancel).
+ *
+ * Create one, give it to the calls it should be able to stop, and fire it from any
+ * thread or a signal handler: every call watching it returns #SK_ECANCELED at once,
+ * and every later one at once too (it stays fired). One signal may watch over many
+ * calls, in many threads. Close it once no call uses it.
+ */
+typedef struct sk_cancel sk_cancel;
+
+/**
+ * @brief Make a cancel signal, not fired. It holds one descriptor (close-on-exec).
+ * @param[out] cancel  Receives it; NULL on failure.
+ * @return #SK_OK; #SK_EINVAL (NULL); #SK_ENOMEM; #SK_EMFILE; #SK_EOS.
+ */
+SK_API int sk_cancel_create(sk_cancel **cancel);
+
+/**
+ * @brief Fire the signal: the calls that watch it return #SK_ECANCELED. Callable from
+ *        any thread and from a signal handler (async-signal-safe; keeps @c errno),
+ *        any number of times.
+ * @param cancel  The signal.
+ * @return #SK_OK; #SK_EINVAL for NULL.
+ */
+SK_API int sk_cancel_fire(sk_cancel *cancel);
+
+/**
+ * @brief Whether the signal was fired.
+ * @param cancel  The signal, or NULL.
+ * @return 1 when fired, else 0 (also for NULL).
+ */
+SK_API int sk_cancel_fired(const sk_cancel *cancel);
+
+/**
+ * @brief Free the signal. No call may still watch it. NULL is a no-op.
+ * @param cancel  The signal, or NULL.
+ */
+SK_API void sk_cancel_close(sk_cancel *cancel);
+
+/** @brief The version of #sk_connect_options this header describes (2 added
+ *         @c cancel). */
+#define SK_CONNECT_OPTIONS_VERSION 2
 
 /**
  * @brief Options of #sk_tcp_connect_with; versioned, so that it can grow.
@@ -144,10 +185,14 @@ typedef struct sk_connect_options {
      *  where the budget allows, as the library did before Happy Eyeballs); else
      *  clamped to 100 .. 2000 as RFC 8305 says. Negative is #SK_EINVAL. */
     int attempt_delay_ms;
+    /** Version 2: a signal that ends the connect with #SK_ECANCELED when fired, during
+     *  the name lookup or the attempts (each attempt still running is reported with
+     *  #SK_ECANCELED); NULL for none. Fired before the call, the call does nothing. */
+    sk_cancel *cancel;
 } sk_connect_options;
 
 /** @brief The defaults: `sk_connect_options o = SK_CONNECT_OPTIONS_INIT;` */
-#define SK_CONNECT_OPTIONS_INIT { SK_CONNECT_OPTIONS_VERSION, SK_CONNECT_DELAY_DEFAULT_MS }
+#define SK_CONNECT_OPTIONS_INIT { SK_CONNECT_OPTIONS_VERSION, SK_CONNECT_DELAY_DEFAULT_MS, NULL }
 
 /**
  * @brief One connect attempt, as #sk_tcp_connect_report reports it.
@@ -157,8 +202,8 @@ typedef struct sk_connect_options {
  * cut off has #SK_ETIMEDOUT (sys_errno @c ETIMEDOUT).
  *
  * When the name lookup fails, the report holds one entry with an empty @c addr (all
- * zero) and the call's code (#SK_ENOTFOUND, or #SK_ETIMEDOUT when the budget ended
- * first); its @c sys_errno keeps getaddrinfo's detail: the `EAI_*` value (negative in
+ * zero) and the call's code (#SK_ENOTFOUND, #SK_ETIMEDOUT when the budget ended
+ * first, or #SK_ECANCELED when #sk_connect_options::cancel fired); its @c sys_errno keeps getaddrinfo's detail: the `EAI_*` value (negative in
  * glibc, so never mistaken for an errno: `EAI_NONAME`, `EAI_AGAIN`, `EAI_FAIL`...), or
  * @c errno for `EAI_SYSTEM` and for a lookup the budget cut off.
  */
