@@ -497,6 +497,55 @@ static void repeated_cancels_during_transfers_always_end_them_with_counts_that_a
     free(in);
 }
 
+/* A connect to an attempt that never answers (a listener whose accept queue one
+ * client fills), cancelled by another thread through its sk_cancel: the connect
+ * returns SK_ECANCELED, the attempt is reported cancelled. Many rounds, the cancel at
+ * 0 to 3 ms, for races between the firing thread and the connect's poll. */
+static void *fire_after(void *p)
+{
+    sk_cancel *c = p;
+    sk_cancel_fire(c);
+    return NULL;
+}
+
+static void connect_cancelled_from_another_thread_always_returns_ecanceled(void)
+{
+    sk_tcp *l, *filler, *conn;
+    sk_addr a;
+    int port;
+
+    /* Backlog 1: the filler's connection takes the queue, later SYNs are dropped. */
+    CHECK(sk_tcp_listen(&l, "127.0.0.1", 0, 1) == SK_OK && sk_tcp_local_addr(l, &a) == SK_OK, "listen");
+    port = sk_addr_port(&a);
+    CHECK(sk_tcp_connect(&filler, "127.0.0.1", port, 5000) == SK_OK, "filler");
+    {
+        sk_tcp *extra = NULL;
+        if (sk_tcp_connect(&extra, "127.0.0.1", port, 300) == SK_OK) /* a second one may fit */
+            sk_tcp_close(extra);
+    }
+    for (int round = 0; round < 20; round++) {
+        sk_connect_options o = SK_CONNECT_OPTIONS_INIT;
+        sk_connect_attempt att[2];
+        size_t count = 0;
+        sk_cancel *c;
+        pthread_t th;
+        int rc;
+        CHECK(sk_cancel_create(&c) == SK_OK, "sk_cancel_create");
+        o.cancel = c;
+        conn = NULL;
+        CHECK(pthread_create(&th, NULL, fire_after, c) == 0, "thread");
+        sleep_ms(round % 4); /* the cancel before, during or just after the start */
+        rc = sk_tcp_connect_with(&conn, "127.0.0.1", port, &o, att, 2, &count, 20000);
+        pthread_join(th, NULL);
+        sk_cancel_close(c);
+        CHECK(rc == SK_ECANCELED && conn == NULL, "round %d: connect %s", round, sk_errname(rc));
+        CHECK(count <= 1 && (count == 0 || att[0].code == SK_ECANCELED), "round %d: report %zu entries, %s", round,
+              count, count ? sk_errname(att[0].code) : "-");
+    }
+    sk_tcp_close(filler);
+    sk_tcp_close(l);
+}
+
 /* UDP: one thread sends datagrams and another receives on the same endpoint, while a
  * peer thread echoes them back. Each datagram carries its number and a pattern. */
 struct udp_echo {
@@ -620,6 +669,7 @@ static const struct test_case cases[] = {
     CASE(repeated_shutdowns_during_transfers_always_end_them_cleanly),
     CASE(cancel_from_a_third_thread_wakes_a_blocked_sender_and_receiver_with_exact_counts),
     CASE(repeated_cancels_during_transfers_always_end_them_with_counts_that_add_up),
+    CASE(connect_cancelled_from_another_thread_always_returns_ecanceled),
     CASE(udp_endpoint_sends_in_one_thread_and_receives_in_another),
 };
 
