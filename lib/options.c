@@ -31,6 +31,7 @@ static int target_tcp(sk_tcp *t, opt_target *o)
     int fam = 0;
     socklen_t len;
     struct sockaddr_storage ss;
+    memset(o, 0, sizeof *o);
     if (t == NULL)
         return sk__fail(SK_EINVAL);
     o->s = &t->s;
@@ -46,6 +47,7 @@ static int target_tcp(sk_tcp *t, opt_target *o)
 
 static int target_udp(sk_udp *u, opt_target *o)
 {
+    memset(o, 0, sizeof *o);
     if (u == NULL)
         return sk__fail(SK_EINVAL);
     o->s = &u->s;
