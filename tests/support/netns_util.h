@@ -49,6 +49,15 @@ static inline void tu_netns_veth(void)
     }
     tu_sh("ip link add sk0 type veth peer name sk1 && ip addr add 10.99.0.1/24 dev sk0 && "
           "ip addr add 10.99.0.2/24 dev sk1 && ip link set sk0 up && ip link set sk1 up");
+    /* The carrier comes up a moment later (the kernel's link watch), and with it the
+     * IPv6 link-local addresses and multicast routes: wait for both ends, 5 s at most,
+     * or an early IPv6 send fails with ENETUNREACH and IPv4 ones are dropped. */
+    tu_sh("for i in $(seq 250); do "
+          "ip link show sk0 | grep -q LOWER_UP && ip link show sk1 | grep -q LOWER_UP && "
+          "ip -6 route show table local dev sk0 | grep -q ff00:: && "
+          "ip -6 route show table local dev sk1 | grep -q ff00:: && "
+          "ip -6 addr show dev sk0 scope link | grep -q inet6 && "
+          "ip -6 addr show dev sk1 scope link | grep -q inet6 && exit 0; sleep 0.02; done; exit 1");
 }
 
 #endif /* SK_NETNS_UTIL_H */
