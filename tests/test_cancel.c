@@ -16,6 +16,7 @@
 #include <sys/socket.h>
 
 #include "testutil.h"
+#include "signal_util.h"
 
 TestSuite(stream_cancel, .init = tu_fd_guard_begin, .fini = tu_fd_guard_end, .timeout = 60);
 TestSuite(tcp_cancel, .init = tu_fd_guard_begin, .fini = tu_fd_guard_end, .timeout = 60);
@@ -243,42 +244,21 @@ static void on_usr1(int sig)
     g_errno_kept = errno == EDOM;
 }
 
-struct signaller {
-    pthread_t target;
-    int delay_ms;
-};
-
-static void *signal_job(void *p)
-{
-    struct signaller *s = p;
-    tu_sleep_ms(s->delay_ms);
-    pthread_kill(s->target, SIGUSR1);
-    return NULL;
-}
-
 Test(tcp_cancel, a_signal_handler_cancels_the_recv_it_interrupted_and_keeps_errno)
 {
     sk_tcp *c, *s;
-    struct sigaction sa, old;
-    struct signaller sg;
+    struct tu_signal_once sg;
     pthread_t th;
     char buf[16];
     size_t n = 12345;
     int rc;
 
     tu_tcp_pair_on("127.0.0.1", NULL, &c, &s);
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_usr1;
-    sigemptyset(&sa.sa_mask);
-    sa.sa_flags = 0; /* no SA_RESTART: the recv sees EINTR, then the cancel */
-    cr_assert_eq(sigaction(SIGUSR1, &sa, &old), 0);
     g_target = s;
-    sg.target = pthread_self();
-    sg.delay_ms = SETTLE_MS;
-    cr_assert_eq(pthread_create(&th, NULL, signal_job, &sg), 0);
+    /* The recv sees EINTR, then the cancel. */
+    th = tu_signal_once_start(&sg, on_usr1, SETTLE_MS);
     rc = sk_tcp_recv(s, buf, sizeof buf, &n, LONG_MS);
-    pthread_join(th, NULL);
-    sigaction(SIGUSR1, &old, NULL);
+    tu_signal_once_done(&sg, th);
     cr_assert_eq(g_cancel_rc, SK_OK);
     cr_assert_eq(g_errno_kept, 1, "the cancel changed errno in the handler");
     cr_assert_eq(rc, SK_ECANCELED, "recv: %s", sk_errname(rc));

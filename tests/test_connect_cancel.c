@@ -10,6 +10,7 @@
 
 #include "testutil.h"
 #include "connect_util.h"
+#include "signal_util.h"
 
 static void setup(void)
 {
@@ -158,40 +159,19 @@ static void on_usr1(int sig)
     g_errno_kept = errno == EDOM;
 }
 
-struct signaller {
-    pthread_t target;
-    int delay_ms;
-};
-
-static void *signal_job(void *p)
-{
-    struct signaller *s = p;
-    tu_sleep_ms(s->delay_ms);
-    pthread_kill(s->target, SIGUSR1);
-    return NULL;
-}
-
 Test(connect_cancel, a_signal_handler_fires_the_cancel_of_the_connect_it_interrupted)
 {
     sk_connect_options o = SK_CONNECT_OPTIONS_INIT;
-    struct sigaction sa, old;
-    struct signaller sg;
+    struct tu_signal_once sg;
     pthread_t th;
     sk_tcp *conn = NULL;
     int lfd = cu_bind("127.0.0.1", 0, 0), filler = cu_blackhole("127.0.0.1", lfd), rc;
 
     cr_assert_eq(sk_cancel_create(&g_cancel), SK_OK);
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_usr1;
-    sigemptyset(&sa.sa_mask);
-    cr_assert_eq(sigaction(SIGUSR1, &sa, &old), 0);
     o.cancel = g_cancel;
-    sg.target = pthread_self();
-    sg.delay_ms = SETTLE_MS;
-    cr_assert_eq(pthread_create(&th, NULL, signal_job, &sg), 0);
+    th = tu_signal_once_start(&sg, on_usr1, SETTLE_MS);
     rc = sk_tcp_connect_with(&conn, "127.0.0.1", cu_port(lfd), &o, NULL, 0, NULL, BUDGET_MS);
-    pthread_join(th, NULL);
-    sigaction(SIGUSR1, &old, NULL);
+    tu_signal_once_done(&sg, th);
     cr_assert_eq(rc, SK_ECANCELED, "connect: %s", sk_errname(rc));
     cr_assert_eq(g_errno_kept, 1, "sk_cancel_fire changed errno in the handler");
     sk_cancel_close(g_cancel);

@@ -79,4 +79,43 @@ static inline void tu_pester_stop(struct tu_pester *j, pthread_t th)
     pthread_join(th, NULL);
 }
 
+/* One SIGUSR1 to the calling thread after delay_ms, caught by handler (installed
+ * without SA_RESTART, the old action kept in j->old): for the tests whose handler
+ * does something itself (a cancel). tu_signal_once_done joins the thread and puts the
+ * old action back. The thread never calls cr_assert. */
+struct tu_signal_once {
+    pthread_t target;
+    int delay_ms;
+    struct sigaction old;
+};
+
+static inline void *tu_signal_once_main_(void *p)
+{
+    struct tu_signal_once *j = p;
+    tu_sleep_ms(j->delay_ms);
+    pthread_kill(j->target, SIGUSR1);
+    return NULL;
+}
+
+static inline pthread_t tu_signal_once_start(struct tu_signal_once *j, void (*handler)(int), int delay_ms)
+{
+    struct sigaction sa;
+    pthread_t th;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = handler;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = 0; /* no SA_RESTART: the blocked call sees EINTR */
+    cr_assert_eq(sigaction(SIGUSR1, &sa, &j->old), 0);
+    j->target = pthread_self();
+    j->delay_ms = delay_ms;
+    cr_assert_eq(pthread_create(&th, NULL, tu_signal_once_main_, j), 0);
+    return th;
+}
+
+static inline void tu_signal_once_done(struct tu_signal_once *j, pthread_t th)
+{
+    pthread_join(th, NULL);
+    sigaction(SIGUSR1, &j->old, NULL);
+}
+
 #endif /* SK_SIGNAL_UTIL_H */
