@@ -319,14 +319,29 @@ static void note_lookup_failure(he_run *r, int rc, int gai)
     }
 }
 
+int sk__connect_options_read(const sk_connect_options *opts, int *delay_ms, const sk_cancel **cancel)
+{
+    *delay_ms = SK_CONNECT_DELAY_DEFAULT_MS;
+    *cancel = NULL;
+    if (opts == NULL)
+        return SK_OK;
+    if (opts->version < 1 || opts->version > SK_CONNECT_OPTIONS_VERSION || opts->attempt_delay_ms < 0)
+        return sk__fail(SK_EINVAL);
+    *delay_ms = opts->attempt_delay_ms;
+    /* A version 1 struct ends before the cancel. */
+    if (opts->version >= 2)
+        *cancel = opts->cancel;
+    return SK_OK;
+}
+
 int sk_tcp_connect_with(sk_tcp **conn, const char *host, int port, const sk_connect_options *opts,
                         sk_connect_attempt *attempts, size_t cap, size_t *count, int timeout_ms)
 {
     sk__deadline dl;
     struct addrinfo *list;
     he_run r;
-    int64_t delay_ns = (int64_t)SK_CONNECT_DELAY_DEFAULT_MS * 1000000;
-    int rc, gai = 0, fd = -1;
+    int64_t delay_ns;
+    int rc, gai = 0, fd = -1, delay_ms;
     long w;
     size_t n = 0;
     void *heap = NULL;
@@ -342,21 +357,13 @@ int sk_tcp_connect_with(sk_tcp **conn, const char *host, int port, const sk_conn
     *conn = NULL;
     if (host == NULL || host[0] == '\0' || !sk__port_ok(port, 0) || (attempts == NULL && cap > 0))
         return sk__fail(SK_EINVAL);
-    if (opts != NULL) {
-        if (opts->version < 1 || opts->version > SK_CONNECT_OPTIONS_VERSION || opts->attempt_delay_ms < 0)
-            return sk__fail(SK_EINVAL);
-        /* A version 1 struct ends before the cancel. */
-        if (opts->version >= 2)
-            cancel = opts->cancel;
-        {
-            int ms = opts->attempt_delay_ms;
-            if (ms > 0 && ms < DELAY_MIN_MS)
-                ms = DELAY_MIN_MS;
-            if (ms > DELAY_MAX_MS)
-                ms = DELAY_MAX_MS;
-            delay_ns = (int64_t)ms * 1000000;
-        }
-    }
+    if ((rc = sk__connect_options_read(opts, &delay_ms, &cancel)) != SK_OK)
+        return rc;
+    if (delay_ms > 0 && delay_ms < DELAY_MIN_MS)
+        delay_ms = DELAY_MIN_MS;
+    if (delay_ms > DELAY_MAX_MS)
+        delay_ms = DELAY_MAX_MS;
+    delay_ns = (int64_t)delay_ms * 1000000;
     if ((rc = sk__deadline_init(&dl, timeout_ms)) != SK_OK)
         return rc;
 

@@ -31,6 +31,9 @@ int sk__port_ok(int port, int zero_ok);
  * A name that needs a lookup is looked up on a helper thread when dl is finite. */
 int sk__resolve_within(const char *host, int port, int socktype, int passive, sk__deadline *dl,
                        struct addrinfo **out, int *gai);
+/* Check opts (NULL: the defaults) and take its attempt delay (unclamped) and cancel
+ * (NULL for a version 1 struct); SK_EINVAL for a bad struct. */
+int sk__connect_options_read(const sk_connect_options *opts, int *delay_ms, const sk_cancel **cancel);
 /* The descriptor a poll() watches for c's firing (POLLIN), or -1 for NULL. */
 int sk__cancel_fd(const sk_cancel *c);
 /* sk__resolve_within that also ends when cancel fires (SK_ECANCELED); with a cancel

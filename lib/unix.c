@@ -5,6 +5,7 @@
 #include "tcp_impl.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -168,34 +169,71 @@ int sk_unix_listen(sk_tcp **listener, const char *path, int backlog)
     return sk_unix_listen_with(listener, path, backlog, NULL);
 }
 
-int sk_unix_connect(sk_tcp **conn, const char *path, int timeout_ms)
+/* A non-blocking Unix connect does not wait for room in a full queue (EAGAIN), so
+ * with a cancel to watch the call tries again after a pause spent in poll() on the
+ * cancel's descriptor: 1 ms, doubling up to 32 ms, within the budget. */
+#define ROOM_PAUSE_MAX_MS 32
+
+static int connect_watching(int fd, const struct sockaddr_un *su, socklen_t len, sk__deadline *dl,
+                            const sk_cancel *cancel)
+{
+    int pause_ms = 1;
+    for (;;) {
+        struct pollfd p;
+        int left;
+        if (connect(fd, (const struct sockaddr *)su, len) == 0)
+            return SK_OK;
+        if (errno == EINTR)
+            continue;
+        if (errno != EAGAIN)
+            return name_error(errno);
+        if ((left = sk__deadline_poll_ms(dl)) == 0)
+            return sk__fail(SK_ETIMEDOUT);
+        p.fd = sk__cancel_fd(cancel);
+        p.events = POLLIN;
+        if (poll(&p, 1, left < 0 || left > pause_ms ? pause_ms : left) > 0 || sk_cancel_fired(cancel))
+            return sk__fail(SK_ECANCELED);
+        if (pause_ms < ROOM_PAUSE_MAX_MS)
+            pause_ms *= 2;
+    }
+}
+
+int sk_unix_connect_with(sk_tcp **conn, const char *path, const sk_connect_options *opts, int timeout_ms)
 {
     struct sockaddr_un su;
     socklen_t len;
     sk__deadline dl;
     sk__sock s;
-    int fd, rc;
+    const sk_cancel *cancel;
+    int fd, rc, delay_ms, nonblock;
 
     if (conn == NULL)
         return sk__fail(SK_EINVAL);
     *conn = NULL;
     if (path == NULL || path[0] == '\0' || name_of(path, &su, &len) != SK_OK)
         return sk__fail(SK_EINVAL);
+    if ((rc = sk__connect_options_read(opts, &delay_ms, &cancel)) != SK_OK)
+        return rc;
+    (void)delay_ms; /* one address: nothing to stagger */
+    if (sk_cancel_fired(cancel))
+        return sk__fail(SK_ECANCELED);
     if ((rc = sk__deadline_init(&dl, timeout_ms)) != SK_OK)
         return rc;
-    /* Blocking mode, so that a full queue is waited on through the send timeout (a
-     * non-blocking Unix connect fails with EAGAIN instead of waiting); with a budget
-     * of 0 non-blocking, for just that answer. */
-    if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | (timeout_ms == 0 ? SOCK_NONBLOCK : 0), 0)) < 0)
+    /* Without a cancel, blocking mode, so that a full queue is waited on through the
+     * send timeout; with a budget of 0 non-blocking, for just that answer. */
+    nonblock = timeout_ms == 0 || cancel != NULL;
+    if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | (nonblock ? SOCK_NONBLOCK : 0), 0)) < 0)
         return sk__map_errno(errno);
     sk__sock_init(&s, fd);
-    if ((rc = sk__io_connect(&s, (struct sockaddr *)&su, len, &dl)) != SK_OK) {
-        if (rc == SK_EOS)
-            rc = name_error(errno);
+    if (cancel != NULL && timeout_ms != 0)
+        rc = connect_watching(fd, &su, len, &dl, cancel);
+    else if ((rc = sk__io_connect(&s, (struct sockaddr *)&su, len, &dl)) == SK_EOS)
+        rc = name_error(errno);
+    if (rc != SK_OK) {
         sk__close_keep_errno(fd);
         return rc;
     }
-    if (timeout_ms == 0) {
+    if (nonblock) {
         int off = 0;
         if (ioctl(fd, FIONBIO, &off) != 0) {
             rc = sk__map_errno(errno);
@@ -207,6 +245,11 @@ int sk_unix_connect(sk_tcp **conn, const char *path, int timeout_ms)
         return rc;
     (*conn)->s = s; /* the send timeout the connect left, so that it is not set twice */
     return SK_OK;
+}
+
+int sk_unix_connect(sk_tcp **conn, const char *path, int timeout_ms)
+{
+    return sk_unix_connect_with(conn, path, NULL, timeout_ms);
 }
 
 int sk_unix_peer_cred(const sk_tcp *conn, sk_peer_cred *cred)

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -353,6 +354,114 @@ Test(unix_stream, connect_to_a_full_queue_waits_and_times_out_not_before_its_bud
             sk_tcp_close(s);
         }
     }
+    while (n > 0)
+        sk_tcp_close(c[--n]);
+    sk_tcp_close(l);
+}
+
+struct later {
+    sk_cancel *cancel; /* fired after delay_ms, or */
+    sk_tcp *l;         /* one connection accepted from it */
+    int delay_ms;
+};
+
+static void *later_job(void *p)
+{
+    struct later *j = p;
+    tu_sleep_ms(j->delay_ms);
+    if (j->cancel != NULL) {
+        sk_cancel_fire(j->cancel);
+    } else {
+        sk_tcp *s;
+        if (sk_tcp_accept(j->l, &s, LONG_MS) == SK_OK)
+            sk_tcp_close(s);
+    }
+    return NULL;
+}
+
+static int connect_with_later(const char *path, sk_cancel *c, struct later *j, int timeout_ms, int64_t *took)
+{
+    sk_connect_options o = SK_CONNECT_OPTIONS_INIT;
+    sk_tcp *conn = (sk_tcp *)&conn;
+    pthread_t th;
+    int64_t t0 = tu_now_ms();
+    int rc;
+    o.cancel = c;
+    cr_assert_eq(pthread_create(&th, NULL, later_job, j), 0);
+    rc = sk_unix_connect_with(&conn, path, &o, timeout_ms);
+    *took = tu_now_ms() - t0;
+    pthread_join(th, NULL);
+    if (rc == SK_OK)
+        sk_tcp_close(conn);
+    else
+        cr_assert_null(conn);
+    return rc;
+}
+
+Test(unix_stream, a_cancel_ends_a_connect_waiting_for_room_and_room_still_lets_it_through)
+{
+    sk_tcp *l, *c[8], *late = (sk_tcp *)&late;
+    sk_cancel *cancel;
+    sk_connect_options o = SK_CONNECT_OPTIONS_INIT;
+    char text[SK_ADDR_STRLEN];
+    const char *name = text + 5;
+    size_t n = 0;
+    int64_t took;
+    int rc;
+
+    cr_assert_eq(sk_unix_listen(&l, "", 1), SK_OK);
+    {
+        sk_addr a;
+        cr_assert_eq(sk_tcp_local_addr(l, &a), SK_OK);
+        cr_assert_eq(sk_addr_format(&a, text, sizeof text), SK_OK);
+    }
+    while (n < 8 && sk_unix_connect(&c[n], name, 0) == SK_OK)
+        n++;
+    cr_assert_lt(n, 8, "the queue never filled");
+    cr_assert_eq(sk_cancel_create(&cancel), SK_OK);
+
+    /* Not fired: the budget ends it, not before its time. */
+    o.cancel = cancel;
+    {
+        int64_t t0 = tu_now_ms();
+        cr_assert_eq(sk_unix_connect_with(&late, name, &o, 300), SK_ETIMEDOUT);
+        took = tu_now_ms() - t0;
+        cr_assert_null(late);
+        cr_assert_geq(took, 300, "returned after %lld ms", (long long)took);
+        cr_assert_lt(took, 5000);
+    }
+    /* Fired from another thread while it waits with no budget. */
+    {
+        struct later j = {cancel, NULL, 200};
+        rc = connect_with_later(name, cancel, &j, SK_FOREVER, &took);
+        cr_assert_eq(rc, SK_ECANCELED, "connect: %s", sk_errname(rc));
+        cr_assert_eq(errno, ECANCELED);
+        cr_assert_geq(took, 200, "returned after %lld ms, before the cancel", (long long)took);
+        cr_assert_lt(took, 5000);
+    }
+    /* Fired before the call: nothing is done. */
+    cr_assert_eq(sk_unix_connect_with(&late, name, &o, LONG_MS), SK_ECANCELED);
+    cr_assert_null(late);
+    sk_cancel_close(cancel);
+
+    /* A cancel that never fires: room made by an accept lets the waiting connect in. */
+    cr_assert_eq(sk_cancel_create(&cancel), SK_OK);
+    {
+        struct later j = {NULL, l, 150};
+        rc = connect_with_later(name, cancel, &j, LONG_MS, &took);
+        cr_assert_eq(rc, SK_OK, "connect: %s", sk_errname(rc));
+        cr_assert_geq(took, 150, "it got in after %lld ms, before the accept", (long long)took);
+    }
+    sk_cancel_close(cancel);
+
+    /* Bad options are refused before anything is made. */
+    o.cancel = NULL;
+    o.version = 0;
+    cr_assert_eq(sk_unix_connect_with(&late, name, &o, LONG_MS), SK_EINVAL);
+    o.version = SK_CONNECT_OPTIONS_VERSION;
+    o.attempt_delay_ms = -1;
+    cr_assert_eq(sk_unix_connect_with(&late, name, &o, LONG_MS), SK_EINVAL);
+
     while (n > 0)
         sk_tcp_close(c[--n]);
     sk_tcp_close(l);

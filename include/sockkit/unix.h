@@ -121,6 +121,22 @@ SK_API int sk_unix_listen_with(sk_tcp **listener, const char *path, int backlog,
 SK_API int sk_unix_connect(sk_tcp **conn, const char *path, int timeout_ms);
 
 /**
+ * @brief #sk_unix_connect with the connect options: a cancel (#sk_connect_options::cancel).
+ *
+ * A fired cancel ends the wait for room in a full queue with #SK_ECANCELED (fired
+ * before the call, the call does nothing). With a cancel the wait is a poll() on it
+ * between tries, 1 ms apart at first, doubling to 32 ms. The attempt delay is checked
+ * and otherwise unused: a path is one address.
+ *
+ * @param[out] conn   As #sk_unix_connect.
+ * @param path        As #sk_unix_connect.
+ * @param opts        #SK_CONNECT_OPTIONS_INIT then changed, or NULL for the defaults.
+ * @param timeout_ms  As #sk_unix_connect.
+ * @return As #sk_unix_connect; #SK_ECANCELED; #SK_EINVAL also for bad @p opts.
+ */
+SK_API int sk_unix_connect_with(sk_tcp **conn, const char *path, const sk_connect_options *opts, int timeout_ms);
+
+/**
  * @brief A Unix datagram endpoint bound to a path or abstract name.
  *
  * @param[out] udp Receives the endpoint; NULL on failure.
