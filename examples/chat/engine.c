@@ -31,6 +31,9 @@
 #define STALL_MS 5000                /* above HIGH_WATER with no progress this long: dropped */
 #define READ_CHUNK (64 * 1024)       /* one read per ready client per batch: fairness */
 #define ROUND_TARGET (128 * 1024)    /* a round ends once its block holds this much */
+#define LINGER_MS 2000               /* a dropped client's graceful close awaits its end of stream this long */
+#define STOP_LINGER_MS 1000          /* the same when the server stops */
+#define LINGER_BYTES (1024 * 1024)   /* and throws away this much of its input at most */
 
 struct chat_client {
     chat_conn conn;
@@ -53,6 +56,11 @@ struct chat_client {
     unsigned backed : 1;         /* above HIGH_WATER, not yet back below LOW_WATER */
     unsigned no_hold : 1;        /* held the input for HOLD_MS in this spell */
     unsigned said_bye : 1;       /* it closed its sending half: flush once before closing */
+    unsigned broken : 1;         /* a read or write failed (reset): close at once */
+    unsigned closing : 1;        /* gone, our end of stream sent: waiting for its (retire) */
+    size_t cidx;                 /* in engine.closing, while closing */
+    int64_t close_by_ms;         /* closing: closed then at the latest */
+    size_t discarded;            /* closing: input bytes read and thrown away */
     const char *gone;            /* why it is being dropped; NULL while connected */
 };
 
@@ -78,6 +86,9 @@ struct chat_engine {
     struct chat_iov *iov;        /* ops->max_iov pieces for a gather write */
     int64_t now_ms;              /* the clock, read once per wait */
     int64_t accept_resume_ms;    /* the listener rests until then (0: not resting) */
+    struct chat_client **closing; /* gone clients in their graceful close (retire) */
+    size_t n_closing, closing_cap;
+    int stopping;                /* chat_engine_stop: everybody leaves, unannounced */
 };
 
 static int64_t clock_ms(void)
@@ -232,6 +243,7 @@ static void flush_output(struct chat_engine *e, struct chat_client *c)
             break;
         }
         if (r != CHAT_IO_DONE) {
+            c->broken = 1;
             drop(e, c, why); /* reset, or broken pipe */
             return;
         }
@@ -434,6 +446,7 @@ static void on_readable(struct chat_engine *e, struct chat_client *c)
         return;
     }
     if (r != CHAT_IO_DONE) {
+        c->broken = 1;
         drop(e, c, why); /* SK_ECONNRESET: it vanished */
         return;
     }
@@ -495,6 +508,72 @@ void chat_join(struct chat_engine *e, chat_conn conn, const char *name)
     fprintf(stderr, "%s: %s joined (%zu connected)\n", e->prog, c->name, e->n - e->n_gone);
 }
 
+/* ---- graceful close ------------------------------------------------------------ */
+
+/* A client that is gone leaves at once when its connection already ended (its end of
+ * stream came, or a reset). Otherwise its close is graceful: our end of stream now,
+ * after what it was sent, then its input read and thrown away until its own end of
+ * stream, for LINGER_MS and LINGER_BYTES at most. Closing with its input unread would
+ * send a reset, and a reset makes the client's system throw away what it received and
+ * has not read yet: the last lines sent to it (sk_tcp_close_graceful does the same
+ * for a blocking program). */
+static void retire(struct chat_engine *e, struct chat_client *c)
+{
+    if (c->said_bye || c->broken || reserve(&e->closing, e->n_closing, &e->closing_cap) != 0 ||
+        e->ops->shutdown(e->io, c->conn) != 0 || e->ops->watch(e->io, c->conn, c, CHAT_IN) != NULL) {
+        client_free(e, c);
+        return;
+    }
+    chat_queue_clear(&e->pool, &c->out);
+    free(c->carry);
+    c->carry = NULL;
+    c->carry_len = c->carry_cap = 0;
+    c->closing = 1;
+    c->close_by_ms = e->now_ms + (e->stopping ? STOP_LINGER_MS : LINGER_MS);
+    c->cidx = e->n_closing;
+    e->closing[e->n_closing++] = c;
+}
+
+static void closed(struct chat_engine *e, struct chat_client *c)
+{
+    e->closing[c->cidx] = e->closing[--e->n_closing];
+    e->closing[c->cidx]->cidx = c->cidx;
+    client_free(e, c);
+}
+
+/* A closing client is readable: throw its input away until its end of stream. */
+static void linger_read(struct chat_engine *e, struct chat_client *c)
+{
+    for (int i = 0; i < 4; i++) { /* a bounded share per batch, as for any client */
+        size_t n = 0;
+        const char *why;
+        enum chat_io r = e->ops->recv(e->io, c->conn, e->rbuf, READ_CHUNK, &n, &why);
+        if (r == CHAT_IO_AGAIN)
+            return;
+        if (r != CHAT_IO_DONE || (c->discarded += n) > LINGER_BYTES) {
+            closed(e, c); /* its end of stream (or a reset, or too much): done */
+            return;
+        }
+    }
+}
+
+/* Close the graceful closes whose time is up; the next deadline among the others. */
+static int64_t expire_closing(struct chat_engine *e)
+{
+    int64_t next = -1;
+    for (size_t i = 0; i < e->n_closing;) {
+        struct chat_client *c = e->closing[i];
+        if (e->now_ms >= c->close_by_ms) {
+            closed(e, c); /* moves the last one here */
+            continue;
+        }
+        if (next < 0 || c->close_by_ms < next)
+            next = c->close_by_ms;
+        i++;
+    }
+    return next;
+}
+
 /* Remove the clients marked gone and tell the others; telling them (and the last
  * round's sends) can drop another client, which is removed the same way. */
 static void reap(struct chat_engine *e)
@@ -519,9 +598,12 @@ static void reap(struct chat_engine *e)
             unlist_paused(e, c);
             if (c->backed)
                 unlist_backed(e, c);
-            fprintf(stderr, "%s: %s left: %s (%zu connected)\n", e->prog, c->name, c->gone, e->n - e->n_gone);
-            announce(e, c, "left");
-            client_free(e, c);
+            if (!e->stopping) {
+                fprintf(stderr, "%s: %s left: %s (%zu connected)\n", e->prog, c->name, c->gone,
+                        e->n - e->n_gone);
+                announce(e, c, "left");
+            }
+            retire(e, c);
         }
         end_round(e);
     }
@@ -587,6 +669,11 @@ int chat_wait_timeout(struct chat_engine *e)
     }
     if (e->accept_resume_ms != 0 && (next < 0 || e->accept_resume_ms < next))
         next = e->accept_resume_ms;
+    {
+        int64_t at = expire_closing(e);
+        if (at >= 0 && (next < 0 || at < next))
+            next = at;
+    }
     if (next < 0)
         return -1;
     return next > e->now_ms ? (int)(next - e->now_ms) : 0;
@@ -599,6 +686,10 @@ void chat_tick(struct chat_engine *e)
 
 void chat_event(struct chat_engine *e, struct chat_client *c, unsigned events)
 {
+    if (c->closing) {
+        linger_read(e, c);
+        return;
+    }
     if (c->gone != NULL)
         return; /* marked during this batch; freed only after it */
     if (events & CHAT_OUT) {
@@ -658,6 +749,20 @@ struct chat_engine *chat_engine_new(const char *prog, const struct chat_ops *ops
     return e;
 }
 
+void chat_engine_stop(struct chat_engine *e)
+{
+    fprintf(stderr, "%s: shutting down: %zu clients get our end of stream\n", e->prog, e->n - e->n_gone);
+    e->stopping = 1;
+    for (size_t i = 0; i < e->n; i++)
+        drop(e, e->clients[i], "the server is shutting down");
+    reap(e);
+}
+
+size_t chat_engine_closing(const struct chat_engine *e)
+{
+    return e->n_closing;
+}
+
 void chat_engine_close(struct chat_engine *e)
 {
     if (e->holding)
@@ -667,12 +772,15 @@ void chat_engine_close(struct chat_engine *e)
     fprintf(stderr, "%s: shutting down, closing %zu clients\n", e->prog, e->n);
     for (size_t i = 0; i < e->n; i++)
         client_free(e, e->clients[i]);
+    for (size_t i = 0; i < e->n_closing; i++)
+        client_free(e, e->closing[i]);
     if (e->round_blk != NULL)
         chat_block_release(&e->pool, e->round_blk);
     chat_pool_empty(&e->pool);
     free(e->clients);
     free(e->paused);
     free(e->backed);
+    free(e->closing);
     free(e->rbuf);
     free(e->iov);
     free(e);

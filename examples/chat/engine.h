@@ -62,6 +62,8 @@ struct chat_ops {
     /* One gather write; *sent says how much the socket took, whatever the result. */
     enum chat_io (*send)(void *io, chat_conn conn, const struct chat_iov *iov, size_t n, size_t *sent,
                          const char **why);
+    /* End conn's sending half (shutdown SHUT_WR): 0, or -1. */
+    int (*shutdown)(void *io, chat_conn conn);
     /* Close conn, which also ends its registration. */
     void (*close)(void *io, chat_conn conn);
 };
@@ -69,6 +71,12 @@ struct chat_ops {
 /* The program's name (log lines start with it), its I/O half: a new engine, or NULL
  * when memory is short. */
 struct chat_engine *chat_engine_new(const char *prog, const struct chat_ops *ops, void *io);
+
+/* The server stops: every client is sent our end of stream after what it was sent,
+ * and its input is read until its own (a graceful close, for a second at most). The
+ * I/O half goes on with its loop while chat_engine_closing says some are left. */
+void chat_engine_stop(struct chat_engine *e);
+size_t chat_engine_closing(const struct chat_engine *e);
 
 /* Log how often the input was held, close every client, free the engine. */
 void chat_engine_close(struct chat_engine *e);

@@ -19,8 +19,9 @@
  *
  * Events of an endpoint closed earlier in a batch come with `events` 0 and are skipped
  * (the engine closes clients only between batches anyway). SIGINT and SIGTERM end the
- * loop through sk_poller_wake, the one poller call a signal handler may make;
- * everything is then closed and the exit status is 0. */
+ * loop through sk_poller_wake, the one poller call a signal handler may make; the
+ * clients are then closed gracefully (a second signal stops waiting for them) and the
+ * exit status is 0. */
 #define _POSIX_C_SOURCE 200809L
 
 #include <errno.h>
@@ -52,7 +53,8 @@ static void on_signal(int sig)
     int err = errno;
     sk_poller *p = stop_poller;
     (void)sig;
-    stop_requested = 1;
+    if (stop_requested < 2)
+        stop_requested++;
     if (p != NULL)
         sk_poller_wake(p); /* one write to an eventfd: never blocks */
     errno = err;
@@ -116,13 +118,19 @@ static enum chat_io io_send(void *io, chat_conn conn, const struct chat_iov *iov
     return CHAT_IO_FAILED;
 }
 
+static int io_shutdown(void *io, chat_conn conn)
+{
+    (void)io;
+    return sk_tcp_shutdown(conn.ptr, SK_SHUT_WR) == SK_OK ? 0 : -1;
+}
+
 static void io_close(void *io, chat_conn conn)
 {
     (void)io;
     sk_tcp_close(conn.ptr); /* removes it from the poller too */
 }
 
-static const struct chat_ops ops = {SEND_IOV, io_attach, io_watch, io_recv, io_send, io_close};
+static const struct chat_ops ops = {SEND_IOV, io_attach, io_watch, io_recv, io_send, io_shutdown, io_close};
 
 /* ---- the loop ---------------------------------------------------------------------- */
 
@@ -167,11 +175,26 @@ static void accept_clients(struct io *s)
     }
 }
 
+/* SIGINT or SIGTERM: no newcomers, and every client is closed gracefully (the engine
+ * sends our end of stream, then waits a second at most for each client's). */
+static void begin_stop(struct io *s)
+{
+    sk_tcp_close(s->listener); /* leaves the poller with it */
+    s->listener = NULL;
+    chat_engine_stop(s->chat);
+}
+
 static int main_loop(struct io *s)
 {
     for (;;) {
         size_t count;
-        int rc = sk_poller_wait(s->poller, s->evs, CHAT_MAX_EVENTS, &count, chat_wait_timeout(s->chat));
+        int rc, timeout;
+        if (stop_requested && s->listener != NULL)
+            begin_stop(s);
+        timeout = chat_wait_timeout(s->chat); /* also ends the graceful closes whose time is up */
+        if (s->listener == NULL && (chat_engine_closing(s->chat) == 0 || stop_requested > 1))
+            return 0; /* all closed, or a second signal: no more waiting */
+        rc = sk_poller_wait(s->poller, s->evs, CHAT_MAX_EVENTS, &count, timeout);
         chat_tick(s->chat);
         if (rc == SK_ETIMEDOUT)
             count = 0;
@@ -179,7 +202,7 @@ static int main_loop(struct io *s)
             fprintf(stderr, "chat-server: poller: %s (%s)\n", sk_errname(rc), sk_strerror(rc));
             return 1;
         }
-        if (chat_listener_rested(s->chat) &&
+        if (s->listener != NULL && chat_listener_rested(s->chat) &&
             sk_poller_mod_tcp(s->poller, s->listener, SK_POLL_IN, NULL) == SK_OK)
             chat_rest_listener(s->chat, 0);
 
@@ -187,12 +210,9 @@ static int main_loop(struct io *s)
             const sk_event *e = &s->evs[i];
             if (e->events == 0)
                 continue; /* cancelled: its endpoint was closed */
-            if (e->events & SK_POLL_WAKE) {
-                if (stop_requested)
-                    return 0; /* SIGINT or SIGTERM */
-                continue;
-            }
-            if (e->tcp == s->listener) {
+            if (e->events & SK_POLL_WAKE)
+                continue; /* SIGINT or SIGTERM: seen at the top of the loop */
+            if (e->tcp == s->listener && s->listener != NULL) {
                 accept_clients(s);
                 continue;
             }
@@ -201,8 +221,6 @@ static int main_loop(struct io *s)
                            (e->events & (SK_POLL_HUP | SK_POLL_ERR) ? CHAT_HUP : 0u));
         }
         chat_batch_done(s->chat);
-        if (stop_requested)
-            return 0;
     }
 }
 

@@ -172,13 +172,19 @@ static enum chat_io io_send(void *io, chat_conn conn, const struct chat_iov *iov
     return (size_t)k < want ? CHAT_IO_AGAIN : CHAT_IO_DONE;
 }
 
+static int io_shutdown(void *io, chat_conn conn)
+{
+    (void)io;
+    return shutdown(conn.fd, SHUT_WR);
+}
+
 static void io_close(void *io, chat_conn conn)
 {
     (void)io;
     close(conn.fd); /* leaves the epoll set with it */
 }
 
-static const struct chat_ops ops = {SEND_IOV, io_attach, io_watch, io_recv, io_send, io_close};
+static const struct chat_ops ops = {SEND_IOV, io_attach, io_watch, io_recv, io_send, io_shutdown, io_close};
 
 /* ---- the loop ---------------------------------------------------------------------- */
 

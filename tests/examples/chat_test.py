@@ -921,6 +921,68 @@ def t_ipv6(args):
         srv.kill()
 
 
+def t_graceful_drop(args):
+    """A client dropped for a too-long line while it was not reading, with more of its
+    input still unread by the server, reads every line sent to it before the drop and
+    then an end of stream: the server closes gracefully, so no reset throws away what
+    the client's system had received (a plain close would)."""
+    srv = Server(args.server)
+    try:
+        a, b = connect_all(srv, 2)
+        pump([a, b], lambda: a.saw(b"* " + b.name + b" joined"), "the join")
+        a.reading = False
+        payloads = [b"%04d " % i + b"p" * 995 for i in range(60)]
+        b.send(b"".join(p + b"\n" for p in payloads))
+        pump([a, b], lambda: not b.out, "b's lines to be sent")
+        settle([a, b], 0.3)  # the server passes them on to a, whose system holds them unread
+        a.send(b"x" * (MAX_LINE + 1) + b"\n" + b"y" * (256 * 1024))
+        left = b"* " + a.name + b" left"
+        pump([a, b], lambda: b.saw(left), "the long line's sender to be dropped")
+        a.reading = True
+        pump([a, b], lambda: a.end is not None, "the dropped client to see the end of its connection")
+        check(a.end == "eof", "the dropped client saw a %s, not an end of stream" % a.end)
+        expect_lines_from(a, b, payloads)
+        srv.stop()
+    finally:
+        srv.kill()
+
+
+def t_graceful_stop(args):
+    """SIGTERM: every client reads all it was sent, then an end of stream; the server
+    waits a moment for their own ends of stream (one that closes at once lets it go
+    sooner), and exits 0 even when a client never closes."""
+    srv = Server(args.server)
+    try:
+        a, b, c = connect_all(srv, 3)
+        pump([a, b, c], lambda: a.saw(b"* " + c.name + b" joined") and b.saw(b"* " + c.name + b" joined"),
+             "the joins")
+        a.reading = False
+        payloads = [b"%04d " % i + b"q" * 495 for i in range(40)]
+        b.send(b"".join(p + b"\n" for p in payloads) + b"an unfinished line")
+        pump([a, b, c], lambda: not b.out and len(c.chat_lines()) == len(payloads), "b's lines")
+        settle([a, b, c], 0.2)
+        srv.proc.send_signal(signal.SIGTERM)
+        pump([b, c], lambda: b.end is not None and c.end is not None, "the end of stream at shutdown")
+        b.close()  # b closes its side at once; a and c never do
+        t0 = time.monotonic()
+        try:
+            rc = srv.proc.wait(timeout=WAIT)
+        except subprocess.TimeoutExpired:
+            raise AssertionError("chat-server did not exit after SIGTERM")
+        check(rc == 0, "chat-server exited with %d after SIGTERM (want 0)" % rc)
+        took = time.monotonic() - t0
+        check(took < 10, "chat-server took %.1f s to exit" % took)
+        a.reading = True
+        pump([a], lambda: a.end is not None, "a to read to the end")
+        for p in (a, b, c):
+            check(p.end == "eof", "%s saw a %s at shutdown, not an end of stream" % (p.name, p.end))
+        expect_lines_from(a, b, payloads)
+        expect_lines_from(c, b, payloads)
+        check(not any(b"unfinished" in l for l in a.lines + c.lines), "the unfinished line went out")
+    finally:
+        srv.kill()
+
+
 TESTS = {
     "chat_server_delivers_every_line_to_every_other_client_exactly_once_in_order": t_broadcast,
     "chat_server_drops_a_client_that_stops_reading_only_past_1_MiB": t_stalled_reader,
@@ -929,6 +991,8 @@ TESTS = {
     "chat_server_drops_a_backed_up_reader_that_takes_nothing_for_5_s": t_quiet_stall,
     "chat_server_drops_the_sender_of_a_line_longer_than_64_KiB": t_long_line,
     "chat_server_drops_a_reset_client_cleanly": t_reset,
+    "chat_server_closes_a_dropped_client_gracefully_so_it_reads_everything_sent_before": t_graceful_drop,
+    "chat_server_stops_on_sigterm_closing_every_client_gracefully": t_graceful_stop,
     "chat_server_holds_1000_clients_at_once": t_thousand,
     "chat_server_rests_instead_of_spinning_when_out_of_descriptors": t_emfile,
     "chat_server_serves_ipv6_clients": t_ipv6,
