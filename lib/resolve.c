@@ -154,13 +154,30 @@ static void *lookup_main(void *arg)
     return NULL;
 }
 
-/* Takes a place among the running lookups within dl. */
-static int take_place(sk__deadline *dl)
+/* Takes a place among the running lookups within dl, or until cancel fires. A fired
+ * cancel cannot signal the condition (sk_cancel_fire must stay async-signal-safe), so
+ * with a cancel the wait is cut into slices of PLACE_SLICE_MS, and the flag is looked
+ * at between them. */
+#define PLACE_SLICE_MS 20
+
+static int take_place(sk__deadline *dl, const sk_cancel *cancel)
 {
     int rc = SK_OK;
     pthread_mutex_lock(&lookups_mu);
-    while (lookups_running >= LOOKUPS_MAX && rc == SK_OK)
-        rc = wait_once(&lookups_cv, &lookups_mu, dl);
+    while (lookups_running >= LOOKUPS_MAX && rc == SK_OK) {
+        sk__deadline slice;
+        if (cancel == NULL) {
+            rc = wait_once(&lookups_cv, &lookups_mu, dl);
+            continue;
+        }
+        if (sk_cancel_fired(cancel)) {
+            rc = SK_ECANCELED;
+            break;
+        }
+        sk__deadline_part(dl, (int64_t)PLACE_SLICE_MS * 1000000, &slice);
+        if (wait_once(&lookups_cv, &lookups_mu, &slice) != SK_OK && sk__deadline_expired(dl))
+            rc = SK_ETIMEDOUT;
+    }
     if (rc == SK_OK)
         lookups_running++;
     pthread_mutex_unlock(&lookups_mu);
@@ -223,7 +240,7 @@ static int lookup_threaded(const char *host, const char *service, const struct a
     int rc;
 
     pthread_once(&lookups_once, lookups_init);
-    if ((rc = take_place(dl)) != SK_OK)
+    if ((rc = take_place(dl, cancel)) != SK_OK)
         return rc;
     *gai = EAI_MEMORY;
     l = calloc(1, sizeof *l + hlen);

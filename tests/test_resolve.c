@@ -3,6 +3,7 @@
  * fail as they say, every other name goes to the real resolver. */
 #include <criterion/criterion.h>
 #include <dlfcn.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -149,6 +150,52 @@ static void fill_the_lookup_places(int port, int hang_ms)
         sk_tcp *c;
         cr_assert_eq(sk_tcp_connect(&c, host, port, 1), SK_ETIMEDOUT);
     }
+}
+
+struct fire_later {
+    sk_cancel *c;
+    int ms;
+};
+
+static void *fire_later_job(void *p)
+{
+    struct fire_later *f = p;
+    tu_sleep_ms(f->ms);
+    sk_cancel_fire(f->c);
+    return NULL;
+}
+
+Test(resolve, a_cancel_ends_a_connect_waiting_for_a_place_among_the_500_lookups)
+{
+    sk_tcp *l, *c = (sk_tcp *)1;
+    sk_cancel *cancel;
+    sk_connect_options o = SK_CONNECT_OPTIONS_INIT;
+    sk_connect_attempt att[2];
+    size_t count = 9;
+    struct fire_later f;
+    pthread_t th;
+    int port = listen_local(&l), rc;
+    int64_t t0, took;
+
+    fill_the_lookup_places(port, 4000);
+    cr_assert_eq(sk_cancel_create(&cancel), SK_OK);
+    o.cancel = cancel;
+    f.c = cancel;
+    f.ms = 200;
+    t0 = tu_now_ms();
+    cr_assert_eq(pthread_create(&th, NULL, fire_later_job, &f), 0);
+    rc = sk_tcp_connect_with(&c, "slow0.sk-test", port, &o, att, 2, &count, SK_FOREVER);
+    took = tu_now_ms() - t0;
+    pthread_join(th, NULL);
+    cr_assert_eq(rc, SK_ECANCELED, "connect: %s", sk_errname(rc));
+    cr_assert_null(c);
+    cr_assert_geq(took, 200, "it returned after %lld ms, before the cancel", (long long)took);
+    cr_assert_lt(took, 3000, "it waited for a place to come free (%lld ms)", (long long)took);
+    cr_assert_eq(count, 1);
+    cr_assert_eq(att[0].code, SK_ECANCELED);
+    sk_cancel_close(cancel);
+    wait_lookups_done(15000);
+    sk_tcp_close(l);
 }
 
 Test(resolve, at_most_500_lookups_run_at_once_and_a_caller_beyond_waits_within_its_budget)
