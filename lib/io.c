@@ -3,8 +3,13 @@
 #include "error_map.h"
 
 #include <poll.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdint.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/ioctl.h>
+#include <sys/sendfile.h>
 #include <sys/time.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -181,6 +186,120 @@ int sk__io_connect(sk__sock *s, const struct sockaddr *sa, socklen_t len, sk__de
         if ((rc = after_failure(errno, dl)) != SK_OK)
             return rc;
     }
+}
+
+/* ---- files ------------------------------------------------------------------- */
+
+/* Bytes per sendfile/splice call: below the kernel's own cap of 0x7ffff000. */
+#define FILE_CHUNK ((size_t)1 << 30)
+
+/* splice said EAGAIN: the pipe is empty (wait for it within dl), or the socket's
+ * send timeout ended (after_failure decides). */
+static int pipe_or_socket_again(int pipe_fd, sk__deadline *dl)
+{
+    struct pollfd p;
+    p.fd = pipe_fd;
+    p.events = POLLIN;
+    p.revents = 0;
+    if (poll(&p, 1, 0) == 0)
+        return sk__deadline_is_now(dl) ? sk__fail(SK_ETIMEDOUT) : sk__wait(pipe_fd, POLLIN, dl);
+    return after_failure(EAGAIN, dl);
+}
+
+/* sendfile and splice have no MSG_NOSIGNAL: SIGPIPE is blocked in this thread for
+ * the call, and one the call raised is taken back before the mask is restored (a
+ * SIGPIPE that was pending already stays pending). Three system calls per call, none
+ * per chunk; a SIGPIPE for a broken socket goes to the thread that wrote. */
+typedef struct sigpipe_guard {
+    sigset_t old;
+    int was_pending;
+} sigpipe_guard;
+
+static void sigpipe_block(sigpipe_guard *g)
+{
+    sigset_t pipe_set, pending;
+    sigemptyset(&pipe_set);
+    sigaddset(&pipe_set, SIGPIPE);
+    g->was_pending = sigpending(&pending) == 0 && sigismember(&pending, SIGPIPE) == 1;
+    pthread_sigmask(SIG_BLOCK, &pipe_set, &g->old);
+}
+
+static void sigpipe_restore(const sigpipe_guard *g, int raised)
+{
+    int err = errno;
+    if (raised && !g->was_pending) {
+        sigset_t pipe_set;
+        struct timespec zero = {0, 0};
+        sigemptyset(&pipe_set);
+        sigaddset(&pipe_set, SIGPIPE);
+        while (sigtimedwait(&pipe_set, NULL, &zero) < 0 && errno == EINTR)
+            ;
+    }
+    pthread_sigmask(SIG_SETMASK, &g->old, NULL);
+    errno = err;
+}
+
+static ssize_t file_call(sk__sock *s, int from, int kind, long long *off, size_t want)
+{
+    off_t o;
+    ssize_t k;
+    if (kind == SK__FROM_PIPE)
+        return splice(from, NULL, s->fd, NULL, want, SPLICE_F_NONBLOCK | SPLICE_F_MOVE);
+    if (off == NULL)
+        return sendfile(s->fd, from, NULL, want);
+    o = (off_t)*off;
+    k = sendfile(s->fd, from, &o, want);
+    *off = (long long)o;
+    return k;
+}
+
+int sk__io_file_send(sk__sock *s, int from, int kind, long long *off, size_t len, size_t *done, sk__deadline *dl)
+{
+    const int now = sk__deadline_is_now(dl);
+    int rc = SK_OK, on = 1, epipe = 0;
+    sigpipe_guard g;
+
+    *done = 0;
+    if (sk__sock_cancelled(s))
+        return sk__fail(SK_ECANCELED);
+    if (now && ioctl(s->fd, FIONBIO, &on) != 0)
+        return sk__map_errno(errno);
+    sigpipe_block(&g);
+    while (*done < len) {
+        size_t want = len - *done < FILE_CHUNK ? len - *done : FILE_CHUNK;
+        int flags, err;
+        ssize_t k;
+        if (!now && (rc = prepare(s, SO_SNDTIMEO, dl, &flags)) != SK_OK)
+            break;
+        if ((k = file_call(s, from, kind, off, want)) > 0) {
+            *done += (size_t)k;
+            continue;
+        }
+        if (k == 0)
+            break; /* the source ended */
+        err = errno;
+        epipe |= err == EPIPE;
+        if (kind == SK__FROM_FILE && *done == 0 && (err == EINVAL || err == ENOSYS)) {
+            rc = SK__IO_UNSUPPORTED;
+            break;
+        }
+        if (err == ESPIPE) {
+            rc = sk__fail(SK_EINVAL); /* an offset in a source that cannot seek */
+            break;
+        }
+        rc = kind == SK__FROM_PIPE && err == EAGAIN ? pipe_or_socket_again(from, dl) : after_failure(err, dl);
+        if (rc != SK_OK)
+            break;
+    }
+    sigpipe_restore(&g, epipe);
+    if (now) {
+        int err = errno, off0 = 0;
+        (void)ioctl(s->fd, FIONBIO, &off0);
+        errno = err;
+    }
+    if (rc != SK_OK && rc != SK__IO_UNSUPPORTED && sk__sock_cancelled(s))
+        rc = sk__fail(SK_ECANCELED);
+    return rc;
 }
 
 /* ---- the loop ----------------------------------------------------------------- */

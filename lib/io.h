@@ -149,6 +149,21 @@ static inline int sk__io_run(sk__sock *s, sk__xfer *x, sk__deadline *dl)
     }
 }
 
+/* What a file transfer reads from: a file sendfile(2) takes, or a pipe (splice). */
+enum sk__file_kind { SK__FROM_FILE, SK__FROM_PIPE };
+/* sk__io_file_send: sendfile cannot read this source (EINVAL before any byte; not an
+ * SK_ code, never returned to a caller). */
+#define SK__IO_UNSUPPORTED 1
+
+/* Up to len bytes of `from` to the stream socket s within dl, with no copy through
+ * the program: sendfile(2) from *off (advanced as bytes go) or, off NULL, from the
+ * file's position; or splice(2) from a pipe (off NULL). *done counts what the socket
+ * took. SK_OK once len moved or the source ended (then *done < len), else the code;
+ * SK_ECANCELED once s is cancelled; SK__IO_UNSUPPORTED as said above. A budget of 0
+ * makes the socket non-blocking for the call (ioctl FIONBIO on, then off): sendfile
+ * and splice have no MSG_DONTWAIT. */
+int sk__io_file_send(sk__sock *s, int from, int kind, long long *off, size_t len, size_t *done, sk__deadline *dl);
+
 /* connect() of a blocking-mode socket within dl, through its send timeout (how a
  * Unix domain connect waits for room in the listener's queue); EINTR and an early
  * wake are retried with the time left. A budget of 0 needs a non-blocking socket. */

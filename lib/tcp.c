@@ -148,11 +148,16 @@ static int xfer_begin(const sk_tcp *conn, const void *buf, size_t len, size_t *d
 }
 
 /* Runs a send: EPIPE after our own shutdown is SK_ECLOSED, not a broken connection. */
-static int run_send(sk_tcp *conn, sk__xfer *x, sk__deadline *dl, size_t *sent)
+int sk__tcp_send_code(const sk_tcp *conn, int rc)
 {
-    int rc = sk__io_run(&conn->s, x, dl);
     if (rc == SK_ECONNRESET && errno == EPIPE && (__atomic_load_n(&conn->shut, __ATOMIC_RELAXED) & SK_SHUT_WR))
-        rc = SK_ECLOSED;
+        return SK_ECLOSED;
+    return rc;
+}
+
+int sk__tcp_run_send(sk_tcp *conn, sk__xfer *x, sk__deadline *dl, size_t *sent)
+{
+    int rc = sk__tcp_send_code(conn, sk__io_run(&conn->s, x, dl));
     if (sent != NULL)
         *sent = x->done;
     return rc;
@@ -168,7 +173,7 @@ static int send_impl(sk_tcp *conn, const void *buf, size_t len, size_t *sent, sk
         return rc;
     sk__xfer_buf(&x, SK__STREAM_SEND, buf, len, all);
     x.ctl = ctl;
-    return run_send(conn, &x, &dl, sent);
+    return sk__tcp_run_send(conn, &x, &dl, sent);
 }
 
 static int recv_impl(sk_tcp *conn, void *buf, size_t len, size_t *received, sk__ctl *ctl, int timeout_ms,
@@ -241,7 +246,7 @@ int sk_tcp_send_allv(sk_tcp *conn, const sk_iovec *iov, size_t iovcnt, size_t *s
     if (rc != SK_OK)
         return rc;
     sk__xfer_iov(&x, SK__STREAM_SEND, iov, iovcnt, 1);
-    return run_send(conn, &x, &dl, sent);
+    return sk__tcp_run_send(conn, &x, &dl, sent);
 }
 
 int sk_tcp_recv_until(sk_tcp *conn, int delim, void *buf, size_t cap, size_t *len, int timeout_ms)

@@ -1,6 +1,7 @@
 /* The inside of an sk_tcp, for the files that implement the TCP calls only: tcp.c
- * (connections, listeners, transfers) and tcp_life.c (how a connection ends, and
- * the options that decide when a dead one is noticed). */
+ * (connections, listeners, transfers), tcp_life.c (how a connection ends, and
+ * the options that decide when a dead one is noticed), tcp_file.c (files and pipes
+ * sent without a copy) and unix.c. */
 #ifndef SOCKKIT_TCP_IMPL_H
 #define SOCKKIT_TCP_IMPL_H
 
@@ -15,5 +16,11 @@ struct sk_tcp {
     sk__rbuf rb;   /* read-ahead of sk_tcp_recv_until: SK_TCP_READ_BUFFER bytes, or none */
     sk__preg preg; /* registration with a poller */
 };
+
+/* Runs a send transfer on conn (tcp.c): EPIPE after our own shutdown is SK_ECLOSED,
+ * not a broken connection. *sent (when not NULL) gets x->done. */
+int sk__tcp_run_send(sk_tcp *conn, sk__xfer *x, sk__deadline *dl, size_t *sent);
+/* The same rule for a count and code from elsewhere (sk__io_file_send). */
+int sk__tcp_send_code(const sk_tcp *conn, int rc);
 
 #endif /* SOCKKIT_TCP_IMPL_H */

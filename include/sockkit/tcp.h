@@ -392,6 +392,36 @@ SK_API int sk_tcp_recv(sk_tcp *conn, void *buf, size_t cap, size_t *received, in
 SK_API int sk_tcp_send_allv(sk_tcp *conn, const sk_iovec *iov, size_t iovcnt, size_t *sent, int timeout_ms);
 
 /**
+ * @brief Send up to @p len bytes of a file or a pipe, without copying them through
+ *        the program.
+ *
+ * A regular file goes through @c sendfile(2), a pipe through @c splice(2); any other
+ * source (a socket, a terminal) is read and sent, 64 KiB at a time. The rules of
+ * #sk_tcp_send_all hold: one budget for the whole call, and @p sent counts every
+ * byte the connection took, on failure too. The call ends when @p len bytes went or
+ * the source ended first: pass @c SIZE_MAX to send to the end. With a budget of 0 it
+ * sends what the socket takes now (the socket is non-blocking for that call).
+ *
+ * @param conn        A connected stream (TCP or Unix).
+ * @param fd          The source, open for reading; the call never closes it.
+ * @param offset      Where in the file to start, leaving the file's position alone;
+ *                    or -1: from its position, which then advances by what was sent
+ *                    (the only choice for a pipe). A source read with -1 that cannot
+ *                    seek back (a socket) loses what it gave and the connection did not
+ *                    take, when the call fails.
+ * @param len         Bytes to send at most.
+ * @param[out] sent   Bytes the connection took; may be NULL.
+ * @param timeout_ms  Budget in milliseconds, 0, or #SK_FOREVER; a pipe or socket
+ *                    with nothing to read yet is waited for within it.
+ * @return #SK_OK once @p len bytes went, or the source ended (then @p sent is less
+ *         than @p len); #SK_ETIMEDOUT; #SK_ECONNRESET; #SK_ECLOSED (this end was shut
+ *         down); #SK_ECANCELED; #SK_EINVAL (NULL or a listener, @p fd negative,
+ *         @p offset below -1, an offset in a pipe or another source that cannot
+ *         seek); #SK_ENOMEM; #SK_EOS (the source failed: @c errno says why).
+ */
+SK_API int sk_tcp_sendfile(sk_tcp *conn, int fd, long long offset, size_t len, size_t *sent, int timeout_ms);
+
+/**
  * @brief Receive one record that ends with the byte @p delim (a line, for @c '\\n').
  *
  * Reads ahead through the endpoint's read buffer (#SK_TCP_READ_BUFFER bytes, allocated
