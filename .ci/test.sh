@@ -45,6 +45,8 @@ need netcat-openbsd command -v nc
 need socat command -v socat
 # The multicast and broadcast tests build their network inside a namespace with ip.
 need iproute2 command -v ip
+# sknc's sendfile test checks with strace that the file went through sendfile(2).
+need strace command -v strace
 # The API docs (docs.doxygen), the ABI check (abi.*), OpenSSL next to <sockkit.h>
 # (headers.openssl) and the packages (package.deb): each test is skipped without its
 # tool; these make them run.

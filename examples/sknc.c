@@ -23,6 +23,9 @@
  *            after secs; close a connection on which nothing moved for secs.
  *   -v       say what happens on standard error ("listening on 127.0.0.1:40255").
  *
+ * A regular file on standard input (sknc host port < file) goes to a TCP or Unix
+ * stream with sk_tcp_sendfile, straight from the page cache: sknc never copies it.
+ *
  * End of input half-closes a TCP connection (the peer sees end of stream and can still
  * answer); the connection is over when both directions are: our input has ended and
  * the peer has closed its side. UDP has no end of stream: use -w, or stop sknc.
@@ -37,7 +40,9 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <stdint.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <sockkit.h>
@@ -55,6 +60,7 @@ static struct {
 } opt;
 
 static int input_done;   /* standard input has ended (for good: shared by -k sessions) */
+static int input_file;   /* standard input is a regular file: TCP sends it with sendfile */
 
 /* The other end: a TCP connection, or a UDP endpoint. A bound UDP endpoint (listen
  * mode) learns its peer from the first datagram and then sends with sendto. */
@@ -211,6 +217,7 @@ static int copy_loop(peer *p)
 {
     static char in[IN_CHUNK], out[NET_CHUNK];
     size_t pend_off = 0, pend_len = 0; /* input read but not yet sent: in[pend_off..] */
+    const int file_in = input_file && p->tcp != NULL;
     int net_open = 1;                  /* the peer may still send (UDP: always) */
 
     if (input_done && end_input(p) != 0) /* a later -k connection: input is over already */
@@ -222,10 +229,12 @@ static int copy_loop(peer *p)
         /* Standard input is read only when everything read before has gone out, and
          * (listening for UDP) once there is someone to send it to. */
         fds[0].fd = (pend_len > 0 || input_done || (p->udp_bound && !p->have_addr)) ? -1 : STDIN_FILENO;
+        if (file_in)
+            fds[0].fd = -1; /* a file is always readable: the socket's POLLOUT decides */
         fds[0].events = POLLIN;
         fds[0].revents = 0;
         fds[1].fd = net_fd(p);
-        fds[1].events = (short)((net_open ? POLLIN : 0) | (pend_len > 0 ? POLLOUT : 0));
+        fds[1].events = (short)((net_open ? POLLIN : 0) | (pend_len > 0 || (file_in && !input_done) ? POLLOUT : 0));
         fds[1].revents = 0;
         if (fds[1].events == 0)
             fds[1].fd = -1;
@@ -278,6 +287,19 @@ static int copy_loop(peer *p)
             if (k > 0) {
                 pend_off = 0;
                 pend_len = (size_t)k;
+            }
+        }
+
+        /* A file on standard input goes from the page cache to the socket, as much as
+         * the socket takes now (budget 0), from the file's position on; SK_OK means
+         * the file ended. */
+        if (file_in && !input_done && (fds[1].revents & (POLLOUT | POLLERR | POLLHUP))) {
+            rc = sk_tcp_sendfile(p->tcp, STDIN_FILENO, -1, SIZE_MAX, NULL, 0);
+            if (rc == SK_OK && end_input(p) != 0)
+                return 1;
+            if (rc != SK_OK && rc != SK_ETIMEDOUT) {
+                report("sending", rc, errno);
+                return 1;
             }
         }
 
@@ -506,6 +528,12 @@ int main(int argc, char **argv)
         fprintf(stderr, "sknc: -K is for TCP, not -u\n");
         usage(stderr);
         return 2;
+    }
+    {
+        struct stat st;
+        input_file = !opt.udp && fstat(STDIN_FILENO, &st) == 0 && S_ISREG(st.st_mode);
+        if (input_file)
+            say("standard input is a file: sent with sk_tcp_sendfile");
     }
     if (opt.path != NULL) {
         opt.path = argv[optind];

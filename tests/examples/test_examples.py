@@ -702,6 +702,51 @@ def sknc_tcp_binary_to_nc(ctx):
 
 
 @case
+def sknc_sends_a_file_on_stdin_with_sendfile_and_a_pipe_by_reading_it(ctx):
+    """8 MiB of random bytes arrive identical from a file on sknc's standard input
+    (sent with sk_tcp_sendfile: -v says so, and strace, when there, shows sendfile)
+    and from a pipe (read and sent)."""
+    data = os.urandom(8 * MIB)
+    src = os.path.join(ctx.tmp, "file.in")
+    with open(src, "wb") as f:
+        f.write(data)
+    strace = shutil.which("strace")
+    for how in ("file", "pipe"):
+        lsock = socket.socket()
+        lsock.bind(("127.0.0.1", 0))
+        lsock.listen(1)
+        lsock.settimeout(STEP)
+        port = lsock.getsockname()[1]
+        argv = [ctx.exe("sknc"), "-v", "127.0.0.1", str(port)]
+        trace = os.path.join(ctx.tmp, f"strace-{how}.txt")
+        if strace is not None:
+            argv = [strace, "-f", "-qq", "-e", "trace=sendfile,splice", "-o", trace] + argv
+        if how == "file":
+            s = ctx.start("sknc-" + how, argv, stdin=src)
+        else:
+            s = ctx.start("sknc-" + how, ["sh", "-c", 'cat "$0" | exec "$@"', src] + argv)
+        conn, _ = lsock.accept()
+        conn.settimeout(STEP)
+        got = bytearray()
+        while True:
+            d = conn.recv(1 << 16)
+            if not d:
+                break
+            got += d
+        conn.close()
+        lsock.close()
+        check(s.wait() == 0, f"sknc ({how}) exited {s.p.returncode}: {s.err()!r}")
+        check(len(got) == len(data) and sha256(bytes(got)) == sha256(data),
+              f"{how}: received {len(got)} bytes of {len(data)}, or different ones")
+        said = b"sent with sk_tcp_sendfile" in s.err()
+        check(said == (how == "file"), f"{how}: sknc -v said {s.err()!r}")
+        if strace is not None:
+            with open(trace, "rb") as f:
+                calls = f.read()
+            check((b"sendfile(" in calls) == (how == "file"), f"{how}: strace saw {calls[:300]!r}")
+
+
+@case
 def sknc_tcp_binary_from_nc(ctx):
     """1 MiB of random bytes from nc to sknc -l arrives identical."""
     nc = ctx.nc()
