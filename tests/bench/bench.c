@@ -735,6 +735,9 @@ static const struct row rows[] = {
     {"bulk-recv", "bulk TCP recv, 64 KiB reads", "bulk-recv-raw", "bulk-recv-sockkit", U_MIBS, 0},
     {"pingpong", "ping-pong 32 B, NODELAY, forever", "pingpong-raw", "pingpong-sockkit-forever", U_RTS, 0},
     {"pingpong-to", "ping-pong 32 B, NODELAY, 5 s timeout", "pingpong-rawto", "pingpong-sockkit", U_RTS, 0},
+    /* Issue 15: a finite budget against raw blocking code with no timeout at all. */
+    {"pingpong-budget", "ping-pong 32 B: 5 s budget vs raw blocking", "pingpong-raw", "pingpong-sockkit", U_RTS, 0},
+    {"pingpong-rawto", "ping-pong 32 B: raw SO_*TIMEO vs raw blocking", "pingpong-raw", "pingpong-rawto", U_RTS, 0},
     {"msg64-send", "64 B messages one way, send", "msg64-send-raw", "msg64-send-sockkit", U_MSGS, 0},
     {"msg64-send-default", "64 B one way, send, raw default Nagle", "msg64-send-raw-nagle", "msg64-send-sockkit",
      U_MSGS, 0},
