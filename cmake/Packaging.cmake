@@ -3,8 +3,8 @@
 #   cd <build> && cpack            # or: cpack --config <build>/CPackConfig.cmake
 #
 # writes into <build> (or cpack -B DIR):
-#   libsockkit-X.Y.Z-linux-<arch>.tar.gz   everything `cmake --install` installs, with
-#                                          the paths of CMAKE_INSTALL_PREFIX (usr/local/...)
+#   libsockkit-X.Y.Z-linux-<arch>.tar.gz   everything `cmake --install` installs, in one
+#                                          top folder, relocatable: unpack it anywhere
 #   libsockkitN_X.Y.Z_<arch>.deb           runtime: libsockkit.so.N and libsockkit.so.X.Y.Z
 #                                          (component Runtime; N is the SONAME's number)
 #   libsockkit-dev_X.Y.Z_<arch>.deb        development: headers, libsockkit.so link,
@@ -37,22 +37,27 @@ if(NOT CPACK_GENERATOR)
     list(APPEND CPACK_GENERATOR "DEB")
   endif()
 endif()
-# Both are installed with DESTDIR into the staging tree and the real prefix as
+# The .deb files are installed with DESTDIR into the staging tree and /usr as
 # CMAKE_INSTALL_PREFIX, so that sockkit.pc (written at install time) names the prefix
-# the files will really have: /usr for the .deb files; for the .tar.gz the configured
-# CMAKE_INSTALL_PREFIX (/usr/local by default), whose paths it holds from the root
-# (usr/local/include/sockkit.h...: `tar -xzf <file> -C /`, or -C a staging root).
+# the files will really have. The .tar.gz unpacks anywhere: one top folder,
+# libsockkit-X.Y.Z-<system>/, with include/ lib/ share/ beneath it; its sockkit.pc
+# finds its prefix from its own place (prefix=${pcfiledir}/../..: SOCKKIT_PC_RELOCATABLE
+# below, read by cmake/sockkitPkgConfig.cmake) and the CMake package from its own
+# (PACKAGE_PREFIX_DIR), so `tar -xzf` into any folder, then PKG_CONFIG_PATH=<it>/lib/pkgconfig
+# or CMAKE_PREFIX_PATH=<it>.
 set(CPACK_PROJECT_CONFIG_FILE "${PROJECT_BINARY_DIR}/CPackProjectConfig.cmake")
 file(WRITE "${CPACK_PROJECT_CONFIG_FILE}"
 "# Written by cmake/Packaging.cmake; read by cpack once per generator.
-set(CPACK_SET_DESTDIR ON)
 if(CPACK_GENERATOR STREQUAL \"DEB\")
+  set(CPACK_SET_DESTDIR ON)
   set(CPACK_INSTALL_PREFIX \"/usr\")
   set(CPACK_PACKAGING_INSTALL_PREFIX \"/usr\")
+  unset(ENV{SOCKKIT_PC_RELOCATABLE})
 else()
-  set(CPACK_INSTALL_PREFIX \"${CMAKE_INSTALL_PREFIX}\")
-  set(CPACK_PACKAGING_INSTALL_PREFIX \"${CMAKE_INSTALL_PREFIX}\")
-  set(CPACK_INCLUDE_TOPLEVEL_DIRECTORY OFF)
+  set(CPACK_SET_DESTDIR OFF)
+  set(CPACK_PACKAGING_INSTALL_PREFIX \"/\")
+  set(CPACK_INCLUDE_TOPLEVEL_DIRECTORY ON)
+  set(ENV{SOCKKIT_PC_RELOCATABLE} 1)
 endif()
 ")
 

@@ -7,6 +7,18 @@
 cmake_policy(VERSION 3.16) # include() gives this file its own policy scope
 
 set(SOCKKIT_PC_PREFIX "${CMAKE_INSTALL_PREFIX}")
+# A relocatable tree (the .tar.gz, cmake/Packaging.cmake): the prefix is found from
+# the .pc file's own folder, <prefix>/<libdir>/pkgconfig, one ".." per level.
+if(DEFINED ENV{SOCKKIT_PC_RELOCATABLE} AND NOT IS_ABSOLUTE "${SOCKKIT_PC_LIBDIR}"
+   AND NOT IS_ABSOLUTE "${SOCKKIT_PC_INCLUDEDIR}")
+  set(SOCKKIT_PC_PREFIX "\${pcfiledir}/..")
+  string(REPLACE "/" ";" _sk_levels "${SOCKKIT_PC_LIBDIR}")
+  foreach(_sk_level IN LISTS _sk_levels)
+    if(NOT _sk_level STREQUAL "" AND NOT _sk_level STREQUAL ".")
+      string(APPEND SOCKKIT_PC_PREFIX "/..")
+    endif()
+  endforeach()
+endif()
 
 # Relative directories are written relative to ${prefix}, so pkg-config's
 # --define-variable=prefix=... relocates the whole file.

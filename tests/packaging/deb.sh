@@ -9,7 +9,10 @@
 #      shared and static (`pkg-config --static --libs sockkit`, which must give a
 #      complete static link line), and find_package(sockkit); runs each program;
 #      with the man pages in the -dev package, `man 3 sk_tcp_send_all` must find its page;
-#   4. checks the .tar.gz holds the same files;
+#   4. checks the .tar.gz holds the same files in one top folder, unpacks it into a
+#      folder whose path has a space, and builds and runs the consumer against it with
+#      pkg-config (PKG_CONFIG_PATH, shared and static) and find_package
+#      (CMAKE_PREFIX_PATH): the archive is relocatable;
 #   5. with --dpkg-install (root only, for a throwaway CI machine): dpkg -i of both
 #      packages, the consumer built against /usr with plain pkg-config and run, then
 #      dpkg --purge. It refuses when a libsockkit package is already installed.
@@ -169,20 +172,54 @@ else
   echo "(no man pages in $dev: the docs target was not built before cpack)"
 fi
 
-step "4. the .tar.gz"
-# The archive holds the paths of the build's CMAKE_INSTALL_PREFIX (usr/local/...), the
-# packages those of /usr: below the prefix, the same files.
+step "4. the .tar.gz: one top folder, unpacked into a folder whose path has a space"
+# The archive holds one folder, libsockkit-X.Y.Z-<system>/, and below it the files of
+# the two packages below /usr. Unpacked anywhere, pkg-config (sockkit.pc finds its
+# prefix from ${pcfiledir}) and find_package (the CMake package from its own place)
+# build programs against it, shared and static.
 tar -tzf "$tgz" | sed 's|^\./||' | grep -v '/$' | grep . | sort >tgz.list
-tgz_prefix=$(sed -n 's|^\(.*\)/include/sockkit\.h$|\1|p' tgz.list)
-[ -n "$tgz_prefix" ] || fail "$tgz has no include/sockkit.h"
-sed "s|^$tgz_prefix/||" tgz.list | sort >tgz.files
+top=$(sed 's|/.*||' tgz.list | sort -u)
+[ "$(printf '%s\n' "$top" | wc -l)" -eq 1 ] || fail "$tgz has more than one top folder: $top"
+[ "$top" = "$(basename "$tgz" .tar.gz)" ] || fail "$tgz's top folder is $top, not named as the archive"
+sed "s|^$top/||" tgz.list | sort >tgz.files
 sed 's|^/usr/||' runtime.files dev.files | sort >tgz.expected
 diff -u tgz.expected tgz.files || fail "$tgz does not hold the same files as the two packages"
-mkdir tgz-root
-tar -xzf "$tgz" -C tgz-root
-grep -qx "prefix=/$tgz_prefix" "tgz-root/$tgz_prefix/${libdir#/usr/}/pkgconfig/sockkit.pc" ||
-  fail "the archive's sockkit.pc does not say prefix=/$tgz_prefix"
-echo "$tgz: $(wc -l <tgz.files) files under /$tgz_prefix, the same as the two packages; sockkit.pc says prefix=/$tgz_prefix"
+unpacked_in="$work/unpacked here"
+mkdir "$unpacked_in"
+tar -xzf "$tgz" -C "$unpacked_in"
+u="$unpacked_in/$top"
+tlib="$u/${libdir#/usr/}"
+grep -qx 'prefix=${pcfiledir}/../..' "$tlib/pkgconfig/sockkit.pc" ||
+  { cat "$tlib/pkgconfig/sockkit.pc"; fail "the archive's sockkit.pc does not find its prefix from \${pcfiledir}"; }
+if grep -rlF -e "$build" -e "$src" -e "/usr/local" "$u/include" "$tlib/pkgconfig" "$tlib/cmake"; then
+  fail "the archive's files name the build tree, the source tree or a fixed prefix"
+fi
+upc() { PKG_CONFIG_PATH="$tlib/pkgconfig" PKG_CONFIG_LIBDIR="" pkg-config "$@"; }
+# pkg-config escapes the space with a backslash, as make's shell reads it: eval does too.
+eval "pc_shared=($(upc --cflags --libs sockkit))"
+eval "pc_cflags=($(upc --cflags sockkit))"
+eval "pc_static=($(upc --static --libs sockkit))"
+"$cc" "${strict[@]}" "${extra[@]}" -o tgz_app_shared "$src/tests/consumer/app.c" "${pc_shared[@]}"
+resolved=$(LD_LIBRARY_PATH="$tlib" ldd ./tgz_app_shared | sed -n 's/^[[:space:]]*libsockkit\.so[^ ]* => \(.*\) (0x[0-9a-f]*)$/\1/p')
+[ "$(realpath "$resolved")" = "$(realpath "$tlib/libsockkit.so.$version")" ] ||
+  fail "tgz_app_shared loads libsockkit from '$resolved', not the unpacked archive"
+LD_LIBRARY_PATH="$tlib" ./tgz_app_shared || fail "tgz_app_shared failed"
+"$cc" "${strict[@]}" "${extra[@]}" -o tgz_app_static "$src/tests/consumer/app.c" "${pc_cflags[@]}" \
+  -Wl,-Bstatic "${pc_static[@]}" -Wl,-Bdynamic
+if needs_libsockkit_so tgz_app_static; then fail "tgz_app_static needs libsockkit.so"; fi
+env -u LD_LIBRARY_PATH ./tgz_app_static || fail "tgz_app_static failed"
+echo "pkg-config with PKG_CONFIG_PATH='$tlib/pkgconfig': shared and static built and ran"
+"$cmake" -S "$src/tests/consumer" -B tgz-cmake-build -DCMAKE_PREFIX_PATH="$u" -DCMAKE_C_COMPILER="$cc" \
+  -DCMAKE_BUILD_TYPE=Release -DCMAKE_C_FLAGS="${strict[*]} $flags" -DCMAKE_EXE_LINKER_FLAGS="$flags" \
+  -DSOCKKIT_WANT_VERSION="$major.$minor" >tgz-cmake-build.log 2>&1 ||
+  { cat tgz-cmake-build.log; fail "find_package(sockkit) against the unpacked archive failed"; }
+found_dir=$(sed -n 's/^sockkit_DIR:[A-Z]*=//p' tgz-cmake-build/CMakeCache.txt)
+[ "$(realpath "$found_dir")" = "$(realpath "$tlib/cmake/sockkit")" ] ||
+  fail "find_package(sockkit) found '$found_dir', not the unpacked archive"
+"$cmake" --build tgz-cmake-build >>tgz-cmake-build.log 2>&1 || { cat tgz-cmake-build.log; fail "building against the unpacked archive failed"; }
+env -u LD_LIBRARY_PATH tgz-cmake-build/app_shared || fail "app_shared (find_package, unpacked archive) failed"
+env -u LD_LIBRARY_PATH tgz-cmake-build/app_static || fail "app_static (find_package, unpacked archive) failed"
+echo "$tgz: one folder $top/, the same $(wc -l <tgz.files) files as the two packages; built against from '$unpacked_in'"
 
 if [ "$dpkg_install" -eq 1 ]; then
   step "5. dpkg -i into the system, build against /usr, dpkg --purge"
