@@ -15,6 +15,7 @@ foreach(_sk_target chat-server chat-server-static)
   target_link_libraries(${_sk_target} PRIVATE chat_engine)
 endforeach()
 sk_add_example(chat-client chat/client.c)
+sk_install_examples(chat-server chat-client)
 
 # End-to-end tests (tests/examples/chat_test.py, Python 3 standard library), one CTest
 # test per scenario and build: "example.<scenario>.shared" / ".static". Loopback only,

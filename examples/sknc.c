@@ -79,6 +79,23 @@ static void usage(FILE *out)
                  "       sknc [-l] -U [-u] [-v] [-k] [-w secs] path\n");
 }
 
+/* -h and --help: the usage, then every flag, as OpenBSD nc -h lists its own (the
+ * flags both have mean the same; man sknc says where they differ). */
+static void help(void)
+{
+    usage(stdout);
+    fputs("\tCommand Summary:\n"
+          "\t\t-h\t\tThis help text (also --help)\n"
+          "\t\t-K\t\tTCP keepalive: a vanished peer ends the session\n"
+          "\t\t-k\t\tKeep inbound sockets open for multiple connects\n"
+          "\t\t-l\t\tListen mode, for inbound connects\n"
+          "\t\t-U\t\tUse UNIX domain socket (@name: abstract)\n"
+          "\t\t-u\t\tUDP mode\n"
+          "\t\t-v\t\tVerbose\n"
+          "\t\t-w timeout\tTimeout for connects and final net reads, and idle connections\n",
+          stdout);
+}
+
 /* -v messages. */
 static void say(const char *fmt, ...)
 {
@@ -495,9 +512,13 @@ int main(int argc, char **argv)
     int c, npos;
     long v;
 
+    if (argc > 1 && strcmp(argv[1], "--help") == 0) {
+        help();
+        return 0;
+    }
     while ((c = getopt(argc, argv, "hlUuvkKw:")) != -1) {
         switch (c) {
-        case 'h': usage(stdout); return 0;
+        case 'h': help(); return 0;
         case 'l': opt.listen = 1; break;
         case 'u': opt.udp = 1; break;
         case 'U': opt.path = ""; break;

@@ -158,4 +158,32 @@ done < <(find "$stage" -type f -print0)
 [ -z "$leaks" ] || fail "installed files refer to $build or $src:$leaks"
 echo "$searched staged files searched$([ -z "$flags" ] || echo ' (binaries left out: sanitizer build)'), none refers to $src or $build"
 
+step "6. the examples' component: the programs and sknc(1)"
+# Installed only when asked (SOCKKIT_INSTALL_EXAMPLES=ON, or this component alone).
+if [ -x "$build/examples/sknc" ]; then
+  if [ -e "$prefix/bin/sknc" ] && ! grep -q '^SOCKKIT_INSTALL_EXAMPLES:BOOL=ON' "$build/CMakeCache.txt"; then
+    fail "the examples were installed without SOCKKIT_INSTALL_EXAMPLES"
+  fi
+  "$cmake" --install "$build" --prefix "$prefix" --component Examples "${config_args[@]}" >examples-install.log
+  for p in sknc server client chat-server chat-client; do
+    [ -x "$prefix/bin/$p" ] || fail "not installed with the Examples component: bin/$p"
+  done
+  [ -f "$prefix/share/man/man1/sknc.1" ] || fail "sknc.1 is not installed"
+  resolved=$(env -u LD_LIBRARY_PATH ldd "$prefix/bin/sknc" | sed -n 's/^[[:space:]]*libsockkit\.so[^ ]* => \(.*\) (0x[0-9a-f]*)$/\1/p')
+  [ "$(realpath "$resolved")" = "$(realpath "$libdir/libsockkit.so.$version")" ] ||
+    fail "the installed sknc loads libsockkit from '$resolved', not $libdir"
+  env -u LD_LIBRARY_PATH "$prefix/bin/sknc" --help >sknc-help.txt || fail "sknc --help failed"
+  # Every flag --help lists is in the manual, and the other way round.
+  help_flags=$(grep -oE '^[[:space:]]+-[A-Za-z]' sknc-help.txt | tr -d ' \t' | sort -u)
+  man_flags=$(sed -n 's/^\.It Fl \([A-Za-z]\).*/-\1/p' "$src/examples/sknc.1" | sort -u)
+  [ -n "$help_flags" ] && [ "$help_flags" = "$man_flags" ] ||
+    fail "sknc --help lists $(echo $help_flags), sknc.1 documents $(echo $man_flags)"
+  if command -v man >/dev/null; then
+    MANPATH="$prefix/share/man" man -w 1 sknc >/dev/null || fail "man 1 sknc finds no page"
+  fi
+  echo "bin/sknc (libsockkit from $libdir) and the other examples, sknc.1 with the same flags as --help"
+else
+  echo "(the examples are not built: step left out)"
+fi
+
 printf '\ninstall.consumer: all checks passed\n'

@@ -400,6 +400,8 @@ def usage_and_errors(ctx):
     expect("client-bad", [ctx.exe("client"), "a", "1", "b", "c"], 2, r"usage: client")
     expect("client-port", [ctx.exe("client"), "127.0.0.1", "x"], 2, r"bad port")
     expect("sknc-none", [ctx.exe("sknc")], 2, r"usage: sknc")
+    for flag in ("-h", "--help"):
+        expect(f"sknc{flag}", [ctx.exe("sknc"), flag], 0, r"(?m)^\tCommand Summary:\n(\t\t-.*\n)+\Z", stream="out")
     expect("sknc-k", [ctx.exe("sknc"), "-k", "127.0.0.1", "1"], 2, r"-k")
     expect("sknc-w", [ctx.exe("sknc"), "-w", "zero", "127.0.0.1", "1"], 2, r"-w")
 
