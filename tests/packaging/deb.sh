@@ -189,7 +189,7 @@ mkdir "$unpacked_in"
 tar -xzf "$tgz" -C "$unpacked_in"
 u="$unpacked_in/$top"
 tlib="$u/${libdir#/usr/}"
-grep -qx 'prefix=${pcfiledir}/../..' "$tlib/pkgconfig/sockkit.pc" ||
+grep -qxE 'prefix=\$\{pcfiledir\}(/\.\.)+' "$tlib/pkgconfig/sockkit.pc" ||
   { cat "$tlib/pkgconfig/sockkit.pc"; fail "the archive's sockkit.pc does not find its prefix from \${pcfiledir}"; }
 if grep -rlF -e "$build" -e "$src" -e "/usr/local" "$u/include" "$tlib/pkgconfig" "$tlib/cmake"; then
   fail "the archive's files name the build tree, the source tree or a fixed prefix"
