@@ -56,7 +56,7 @@ need libssl-dev test -f /usr/include/openssl/ssl.h
 need dpkg-dev command -v dpkg-shlibdeps
 need file command -v file
 for p in "${presets[@]}"; do
-  if [ "$p" = clang ]; then need clang command -v clang; fi
+  if [ "$p" = clang ] || [ "$p" = portable ]; then need clang command -v clang; fi
 done
 
 if [ "${#missing[@]}" -gt 0 ]; then

@@ -122,7 +122,7 @@ static void interleave(const struct addrinfo *list, const struct addrinfo **orde
 static int start_attempt(he_run *r, size_t i)
 {
     const struct addrinfo *ai = r->order[i];
-    int s = socket(ai->ai_family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, ai->ai_protocol);
+    int s = sk__socket(ai->ai_family, SOCK_STREAM, ai->ai_protocol, 1);
     int64_t now;
     r->started = i + 1;
     if (s < 0) {

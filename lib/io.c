@@ -1,5 +1,6 @@
 /* The I/O core (see io.h): one loop for every transfer of every transport. */
 #include "io.h"
+#include "compat.h"
 #include "error_map.h"
 
 #include <poll.h>
@@ -9,7 +10,9 @@
 #include <string.h>
 #include <fcntl.h>
 #include <sys/ioctl.h>
+#if SK_HAVE_SENDFILE
 #include <sys/sendfile.h>
+#endif
 #include <sys/time.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -206,65 +209,44 @@ static int pipe_or_socket_again(int pipe_fd, sk__deadline *dl)
     return after_failure(EAGAIN, dl);
 }
 
-/* sendfile and splice have no MSG_NOSIGNAL: SIGPIPE is blocked in this thread for
- * the call, and one the call raised is taken back before the mask is restored (a
- * SIGPIPE that was pending already stays pending). Three system calls per call, none
- * per chunk; a SIGPIPE for a broken socket goes to the thread that wrote. */
-typedef struct sigpipe_guard {
-    sigset_t old;
-    int was_pending;
-} sigpipe_guard;
-
-static void sigpipe_block(sigpipe_guard *g)
-{
-    sigset_t pipe_set, pending;
-    sigemptyset(&pipe_set);
-    sigaddset(&pipe_set, SIGPIPE);
-    g->was_pending = sigpending(&pending) == 0 && sigismember(&pending, SIGPIPE) == 1;
-    pthread_sigmask(SIG_BLOCK, &pipe_set, &g->old);
-}
-
-static void sigpipe_restore(const sigpipe_guard *g, int raised)
-{
-    int err = errno;
-    if (raised && !g->was_pending) {
-        sigset_t pipe_set;
-        struct timespec zero = {0, 0};
-        sigemptyset(&pipe_set);
-        sigaddset(&pipe_set, SIGPIPE);
-        while (sigtimedwait(&pipe_set, NULL, &zero) < 0 && errno == EINTR)
-            ;
-    }
-    pthread_sigmask(SIG_SETMASK, &g->old, NULL);
-    errno = err;
-}
-
+/* One sendfile or splice call; -1 with ENOSYS where the system has neither (the
+ * caller then takes the copy loop). sendfile and splice take no MSG_NOSIGNAL: the
+ * caller blocks SIGPIPE around them (sk__sigpipe_guard). */
 static ssize_t file_call(sk__sock *s, int from, int kind, long long *off, size_t want)
 {
-    off_t o;
-    ssize_t k;
+#if SK_HAVE_SPLICE
     if (kind == SK__FROM_PIPE)
         return splice(from, NULL, s->fd, NULL, want, SPLICE_F_NONBLOCK | SPLICE_F_MOVE);
-    if (off == NULL)
-        return sendfile(s->fd, from, NULL, want);
-    o = (off_t)*off;
-    k = sendfile(s->fd, from, &o, want);
-    *off = (long long)o;
-    return k;
+#endif
+#if SK_HAVE_SENDFILE
+    if (kind == SK__FROM_FILE) {
+        off_t o;
+        ssize_t k;
+        if (off == NULL)
+            return sendfile(s->fd, from, NULL, want);
+        o = (off_t)*off;
+        k = sendfile(s->fd, from, &o, want);
+        *off = (long long)o;
+        return k;
+    }
+#endif
+    (void)s, (void)from, (void)kind, (void)off, (void)want;
+    errno = ENOSYS;
+    return -1;
 }
 
 int sk__io_file_send(sk__sock *s, int from, int kind, long long *off, size_t len, size_t *done, sk__deadline *dl)
 {
     const int now = sk__deadline_is_now(dl);
     int rc = SK_OK, on = 1, epipe = 0;
-    sigpipe_guard g;
+    sk__sigpipe_guard g;
 
     *done = 0;
     if (sk__sock_cancelled(s))
         return sk__fail(SK_ECANCELED);
     if (now && ioctl(s->fd, FIONBIO, &on) != 0)
         return sk__map_errno(errno);
-    sigpipe_block(&g);
+    sk__sigpipe_block(&g);
     while (*done < len) {
         size_t want = len - *done < FILE_CHUNK ? len - *done : FILE_CHUNK;
         int flags, err;
@@ -279,7 +261,7 @@ int sk__io_file_send(sk__sock *s, int from, int kind, long long *off, size_t len
             break; /* the source ended */
         err = errno;
         epipe |= err == EPIPE;
-        if (kind == SK__FROM_FILE && *done == 0 && (err == EINVAL || err == ENOSYS)) {
+        if (*done == 0 && (err == ENOSYS || (kind == SK__FROM_FILE && err == EINVAL))) {
             rc = SK__IO_UNSUPPORTED;
             break;
         }
@@ -291,7 +273,7 @@ int sk__io_file_send(sk__sock *s, int from, int kind, long long *off, size_t len
         if (rc != SK_OK)
             break;
     }
-    sigpipe_restore(&g, epipe);
+    sk__sigpipe_restore(&g, epipe);
     if (now) {
         int err = errno, off0 = 0;
         (void)ioctl(s->fd, FIONBIO, &off0);
@@ -313,7 +295,26 @@ static __attribute__((noinline)) ssize_t call_gather(int fd, const sk__xfer *x, 
     memset(&m, 0, sizeof m);
     m.msg_iov = v;
     m.msg_iovlen = (size_t)gather(x, v);
-    return send_op ? sendmsg(fd, &m, flags | MSG_NOSIGNAL) : recvmsg(fd, &m, flags);
+    return send_op ? sendmsg(fd, &m, flags | SK__NOSIGNAL) : recvmsg(fd, &m, flags);
+}
+
+/* The sum of m's buffers. */
+static size_t iov_total(const struct msghdr *m)
+{
+    size_t t = 0;
+    for (size_t i = 0; i < (size_t)m->msg_iovlen; i++)
+        t += m->msg_iov[i].iov_len;
+    return t;
+}
+
+/* recvmsg's result k for a datagram, as Linux's MSG_TRUNC gives it: larger than the
+ * buffers when the datagram did not fit. Without that flag msg_flags tells, and the
+ * real length is unknown: one byte more than the buffers stands for it. */
+static ssize_t dgram_len(ssize_t k, const struct msghdr *m)
+{
+    if (!SK_HAVE_RECV_MSG_TRUNC && k >= 0 && (m->msg_flags & MSG_TRUNC))
+        return (ssize_t)iov_total(m) + 1;
+    return k;
 }
 
 /* sendmsg/recvmsg with x's control bytes (and address, for a datagram). The
@@ -334,11 +335,19 @@ static __attribute__((noinline)) ssize_t call_ctl(int fd, sk__xfer *x, int flags
     }
     m.msg_control = x->ctl->len ? x->ctl->buf : NULL;
     m.msg_controllen = x->ctl->len;
-    /* Every descriptor that arrives is close-on-exec from its first instant. */
-    k = send_op ? sendmsg(fd, &m, flags | MSG_NOSIGNAL) : recvmsg(fd, &m, flags | MSG_CMSG_CLOEXEC);
+    /* Every descriptor that arrives is close-on-exec from its first instant (with
+     * MSG_CMSG_CLOEXEC; the fallback sets it just after). */
+#if SK_HAVE_MSG_CMSG_CLOEXEC
+    k = send_op ? sendmsg(fd, &m, flags | SK__NOSIGNAL) : recvmsg(fd, &m, flags | MSG_CMSG_CLOEXEC);
+#else
+    k = send_op ? sendmsg(fd, &m, flags | SK__NOSIGNAL) : recvmsg(fd, &m, flags);
+#endif
     if (k < 0)
         return k;
     if (!send_op) {
+        sk__cloexec_received(&m);
+        if (dgram)
+            k = dgram_len(k, &m);
         x->ctl->len = m.msg_controllen;
         x->ctl->flags = m.msg_flags;
         if (dgram)
@@ -348,6 +357,60 @@ static __attribute__((noinline)) ssize_t call_ctl(int fd, sk__xfer *x, int flags
     x->ctl = NULL;
     return k;
 }
+
+#if !SK_HAVE_RECV_MSG_TRUNC
+/* One datagram into n bytes at at, through recvmsg so that msg_flags tells a
+ * truncation (dgram_len). */
+static __attribute__((noinline)) ssize_t recv_dgram(int fd, void *at, size_t n, int flags, struct sockaddr *addr,
+                                                    socklen_t *addrlen)
+{
+    struct iovec v;
+    struct msghdr m;
+    ssize_t k;
+    v.iov_base = at;
+    v.iov_len = n;
+    memset(&m, 0, sizeof m);
+    m.msg_iov = &v;
+    m.msg_iovlen = 1;
+    if (addrlen != NULL) {
+        m.msg_name = addr;
+        m.msg_namelen = *addrlen;
+    }
+    if ((k = recvmsg(fd, &m, flags)) >= 0 && addrlen != NULL)
+        *addrlen = m.msg_namelen;
+    return dgram_len(k, &m);
+}
+#endif
+
+#if !SK_HAVE_SENDMMSG || !SK_HAVE_RECVMMSG
+/* sendmmsg/recvmmsg as a loop: the first datagram with flags (so it may wait, within
+ * the socket's timeout), the others only if they go at once (a signal there is retried,
+ * a few times). The count of datagrams moved, or -1 with errno when the first failed. */
+static __attribute__((noinline)) ssize_t batch_loop(int fd, sk__mmsghdr *v, size_t n, int flags, int send_op)
+{
+    size_t i;
+    int interrupted = 0;
+    for (i = 0; i < n; i++) {
+        int f = i == 0 ? flags : flags | MSG_DONTWAIT;
+        ssize_t k;
+        if (send_op) {
+            k = sendmsg(fd, &v[i].msg_hdr, f | SK__NOSIGNAL);
+        } else {
+            v[i].msg_hdr.msg_flags = 0;
+            if ((k = recvmsg(fd, &v[i].msg_hdr, f | SK__RECV_TRUNC)) >= 0)
+                k = dgram_len(k, &v[i].msg_hdr);
+        }
+        if (k < 0 && i > 0 && errno == EINTR && interrupted++ < 8) {
+            i--; /* a signal after the first: that one again (it cannot wait) */
+            continue;
+        }
+        if (k < 0)
+            return i > 0 ? (ssize_t)i : -1;
+        v[i].msg_len = (unsigned int)k;
+    }
+    return (ssize_t)i;
+}
+#endif
 
 /* The one system call of x's kind; its result, -1 with errno on failure. */
 static ALWAYS_INLINE ssize_t one_call(int fd, sk__xfer *x, int flags, int op)
@@ -359,13 +422,13 @@ static ALWAYS_INLINE ssize_t one_call(int fd, sk__xfer *x, int flags, int op)
     size_t n = one ? x->iov[x->idx].len - x->off : 0;
 
     if (__builtin_expect(x->ctl != NULL, 0) && !is_batch(op))
-        return call_ctl(fd, x, op == SK__DGRAM_RECV ? flags | MSG_TRUNC : flags,
+        return call_ctl(fd, x, op == SK__DGRAM_RECV ? flags | SK__RECV_TRUNC : flags,
                         op == SK__STREAM_SEND || op == SK__DGRAM_SEND);
     switch (op) {
     case SK__STREAM_SEND:
-        /* MSG_NOSIGNAL: a peer that vanished must not kill the caller. */
+        /* SK__NOSIGNAL: a peer that vanished must not kill the caller. */
         if (one)
-            return send(fd, at, n, flags | MSG_NOSIGNAL);
+            return send(fd, at, n, flags | SK__NOSIGNAL);
         return call_gather(fd, x, flags, 1);
     case SK__STREAM_RECV:
         if (one)
@@ -373,19 +436,31 @@ static ALWAYS_INLINE ssize_t one_call(int fd, sk__xfer *x, int flags, int op)
         return call_gather(fd, x, flags, 0);
     case SK__DGRAM_SEND:
         if (x->addrlen == 0)
-            return send(fd, at, n, flags | MSG_NOSIGNAL);
-        return sendto(fd, at, n, flags | MSG_NOSIGNAL, x->addr, x->addrlen);
+            return send(fd, at, n, flags | SK__NOSIGNAL);
+        return sendto(fd, at, n, flags | SK__NOSIGNAL, x->addr, x->addrlen);
     case SK__DGRAM_RECV:
+#if SK_HAVE_RECV_MSG_TRUNC
         /* MSG_TRUNC: the result is the datagram's real length, so truncation shows. */
         return recvfrom(fd, at, n, flags | MSG_TRUNC, x->addrlen ? x->addr : NULL,
                         x->addrlen ? &x->addrlen : NULL);
+#else
+        return recv_dgram(fd, at, n, flags, x->addr, x->addrlen ? &x->addrlen : NULL);
+#endif
     case SK__MMSG_SEND:
-        return sendmmsg(fd, x->mmsg + x->done, (unsigned)(x->count - x->done), flags | MSG_NOSIGNAL);
+#if SK_HAVE_SENDMMSG
+        return sendmmsg(fd, x->mmsg + x->done, (unsigned)(x->count - x->done), flags | SK__NOSIGNAL);
+#else
+        return batch_loop(fd, x->mmsg + x->done, x->count - x->done, flags, 1);
+#endif
     default:
+#if SK_HAVE_RECVMMSG
         /* MSG_WAITFORONE: wait (within the socket timeout) for the first datagram
          * only, then take what is there. recvmmsg's own timeout is not used: the
          * kernel checks it only after a datagram arrives. */
         return recvmmsg(fd, x->mmsg, (unsigned)x->count, flags | MSG_WAITFORONE | MSG_TRUNC, NULL);
+#else
+        return batch_loop(fd, x->mmsg, x->count, flags, 0);
+#endif
     }
 }
 
@@ -442,10 +517,26 @@ static ALWAYS_INLINE int run(sk__sock *s, sk__xfer *x, sk__deadline *dl, const i
     }
 }
 
+/* A sending op: where the system has neither MSG_NOSIGNAL nor SO_NOSIGPIPE, with
+ * SIGPIPE blocked around it (compat.h), and one it raised taken back after a failure. */
+static ALWAYS_INLINE int run_send(sk__sock *s, sk__xfer *x, sk__deadline *dl, const int op)
+{
+#if SK__SIGPIPE_GUARD
+    sk__sigpipe_guard g;
+    int rc;
+    sk__sigpipe_block(&g);
+    rc = run(s, x, dl, op);
+    sk__sigpipe_restore(&g, rc != SK_OK);
+    return rc;
+#else
+    return run(s, x, dl, op);
+#endif
+}
+
 /* One entry point per op, each a copy of the loop with its op fixed; io.h picks one. */
 int sk__io_stream_send(sk__sock *s, sk__xfer *x, sk__deadline *dl)
 {
-    return run(s, x, dl, SK__STREAM_SEND);
+    return run_send(s, x, dl, SK__STREAM_SEND);
 }
 int sk__io_stream_recv(sk__sock *s, sk__xfer *x, sk__deadline *dl)
 {
@@ -453,7 +544,7 @@ int sk__io_stream_recv(sk__sock *s, sk__xfer *x, sk__deadline *dl)
 }
 int sk__io_dgram_send(sk__sock *s, sk__xfer *x, sk__deadline *dl)
 {
-    return run(s, x, dl, SK__DGRAM_SEND);
+    return run_send(s, x, dl, SK__DGRAM_SEND);
 }
 int sk__io_dgram_recv(sk__sock *s, sk__xfer *x, sk__deadline *dl)
 {
@@ -461,7 +552,7 @@ int sk__io_dgram_recv(sk__sock *s, sk__xfer *x, sk__deadline *dl)
 }
 int sk__io_mmsg_send(sk__sock *s, sk__xfer *x, sk__deadline *dl)
 {
-    return run(s, x, dl, SK__MMSG_SEND);
+    return run_send(s, x, dl, SK__MMSG_SEND);
 }
 int sk__io_mmsg_recv(sk__sock *s, sk__xfer *x, sk__deadline *dl)
 {

@@ -15,6 +15,7 @@
 #include <poll.h>
 #include <sys/socket.h>
 
+#include "compat.h"
 #include "deadline.h"
 #include "sockkit.h"
 
@@ -91,7 +92,7 @@ typedef struct sk__xfer {
     sk_iovec one;            /* the one buffer, when made with sk__xfer_buf */
     struct sockaddr *addr;   /* datagrams: destination, or where the source goes */
     socklen_t addrlen;       /* in: its size (0: none); out: the source's length */
-    struct mmsghdr *mmsg;    /* SK__MMSG_*: the headers */
+    sk__mmsghdr *mmsg;       /* SK__MMSG_*: the headers */
     size_t count;            /* SK__MMSG_*: how many */
     size_t done;             /* bytes (or datagrams) moved so far */
     sk__ctl *ctl;            /* stream and datagram ops: control bytes, or NULL; set to

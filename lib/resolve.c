@@ -29,7 +29,6 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
-#include <sys/eventfd.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -43,8 +42,8 @@ typedef struct lookup {
     int gai;               /* getaddrinfo's result */
     int sys_errno;         /* errno after it (for EAI_SYSTEM) */
     struct addrinfo *res;  /* the list, until someone takes it */
-    int efd;               /* an eventfd the thread writes when done (a cancellable
-                              wait polls it), or -1 */
+    sk__notify wake;       /* fired by the thread when done (a cancellable wait
+                              polls it); rd -1 without a cancel */
     struct addrinfo hints;
     char service[8];
     char host[];           /* the thread's own copy of the name */
@@ -105,8 +104,7 @@ static void lookup_free(lookup *l)
 {
     if (l->res != NULL)
         freeaddrinfo(l->res);
-    if (l->efd >= 0)
-        close(l->efd);
+    sk__notify_close(&l->wake);
     pthread_cond_destroy(&l->cv);
     pthread_mutex_destroy(&l->mu);
     free(l);
@@ -144,10 +142,8 @@ static void *lookup_main(void *arg)
     l->res = gai == 0 ? res : NULL;
     l->done = 1;
     pthread_cond_signal(&l->cv);
-    if (l->efd >= 0) {
-        uint64_t one = 1;
-        (void)!write(l->efd, &one, sizeof one);
-    }
+    if (l->wake.rd >= 0)
+        sk__notify_fire(&l->wake);
     pthread_mutex_unlock(&l->mu);
     lookup_release(l);
     give_place_back();
@@ -221,7 +217,7 @@ static int wait_cancellable(lookup *l, sk__deadline *dl, const sk_cancel *cancel
             return SK_OK;
         if (sk_cancel_fired(cancel))
             return SK_ECANCELED;
-        p[0].fd = l->efd;
+        p[0].fd = l->wake.rd;
         p[1].fd = sk__cancel_fd(cancel);
         p[0].events = p[1].events = POLLIN;
         p[0].revents = p[1].revents = 0;
@@ -255,8 +251,8 @@ static int lookup_threaded(const char *host, const char *service, const struct a
         give_place_back();
         return SK_OK;
     }
-    l->efd = -1;
-    if (cancel != NULL && (l->efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) < 0) {
+    l->wake.rd = l->wake.wr = -1;
+    if (cancel != NULL && sk__notify_open(&l->wake) != 0) {
         *gai = EAI_SYSTEM;
         *sys_errno = errno;
         lookup_free(l);

@@ -23,7 +23,7 @@ const struct addrinfo *sk__pick_listen_addr(const struct addrinfo *list)
 
 static int open_socket(int family, int socktype, int nonblock, int *fd)
 {
-    *fd = socket(family, socktype | SOCK_CLOEXEC | (nonblock ? SOCK_NONBLOCK : 0), 0);
+    *fd = sk__socket(family, socktype, 0, nonblock);
     return *fd < 0 ? sk__map_errno(errno) : SK_OK;
 }
 

@@ -93,7 +93,7 @@ int sk_tcp_accept(sk_tcp *listener, sk_tcp **conn, int timeout_ms)
         (rc = sk__deadline_init(&dl, timeout_ms)) != SK_OK)
         return rc;
     for (;;) {
-        int fd = accept4(listener->s.fd, NULL, NULL, SOCK_CLOEXEC);
+        int fd = sk__accept(listener->s.fd);
         if (fd >= 0) {
             if (listener->local)
                 return sk__stream_new(fd, AF_UNIX, 0, NULL, conn);

@@ -105,7 +105,7 @@ int sk_udp_connect(sk_udp **udp, const char *host, int port)
      * ("localhost" is 127.0.0.1 and ::1 on a standard /etc/hosts). */
     const struct addrinfo *first = sk__pick_listen_addr(list);
     for (const struct addrinfo *ai = first; ai != NULL; ai = next_try(list, first, ai)) {
-        fd = socket(ai->ai_family, SOCK_DGRAM | SOCK_CLOEXEC, ai->ai_protocol);
+        fd = sk__socket(ai->ai_family, SOCK_DGRAM, ai->ai_protocol, 0);
         if (fd >= 0 && connect(fd, ai->ai_addr, ai->ai_addrlen) == 0) {
             family = ai->ai_family;
             rc = SK_OK;
@@ -244,7 +244,7 @@ int sk_udp_recv(sk_udp *udp, void *buf, size_t cap, size_t *received, int timeou
 }
 
 /* The system's header for one datagram of a batch. */
-static void batch_hdr(struct mmsghdr *h, struct iovec *iov, void *buf, size_t len, void *name, socklen_t namelen)
+static void batch_hdr(sk__mmsghdr *h, struct iovec *iov, void *buf, size_t len, void *name, socklen_t namelen)
 {
     memset(h, 0, sizeof *h);
     iov->iov_base = buf;
@@ -257,7 +257,7 @@ static void batch_hdr(struct mmsghdr *h, struct iovec *iov, void *buf, size_t le
 
 int sk_udp_send_batch(sk_udp *udp, const sk_dgram *msgs, size_t count, size_t *sent, int timeout_ms)
 {
-    struct mmsghdr hdr[BATCH];
+    sk__mmsghdr hdr[BATCH];
     struct iovec iov[BATCH];
     struct sockaddr_storage ss[BATCH];
     sk__deadline dl;
@@ -299,7 +299,7 @@ int sk_udp_send_batch(sk_udp *udp, const sk_dgram *msgs, size_t count, size_t *s
 
 int sk_udp_recv_batch(sk_udp *udp, sk_dgram *msgs, size_t count, size_t *received, int timeout_ms)
 {
-    struct mmsghdr hdr[BATCH];
+    sk__mmsghdr hdr[BATCH];
     struct iovec iov[BATCH];
     struct sockaddr_storage ss[BATCH];
     sk__deadline dl;

@@ -84,7 +84,7 @@ static int remove_stale(const char *path, int type, const struct sockaddr_un *su
         return errno == ENOENT;
     if (!S_ISSOCK(before.st_mode))
         return 0;
-    if ((probe = socket(AF_UNIX, type | SOCK_CLOEXEC | SOCK_NONBLOCK, 0)) < 0)
+    if ((probe = sk__socket(AF_UNIX, type, 0, 1)) < 0)
         return 0;
     refused = connect(probe, (const struct sockaddr *)su, len) != 0 && errno == ECONNREFUSED;
     close(probe);
@@ -109,7 +109,7 @@ static int open_bound(int type, const char *name, const sk_unix_options *opts, i
     *fd = -1;
     if (!options_ok(opts, name) || (name != NULL && name_of(name, &su, &len) != SK_OK))
         return sk__fail(SK_EINVAL);
-    if ((*fd = socket(AF_UNIX, type | SOCK_CLOEXEC | (nonblock ? SOCK_NONBLOCK : 0), 0)) < 0)
+    if ((*fd = sk__socket(AF_UNIX, type, 0, nonblock)) < 0)
         return sk__map_errno(errno);
     if (name == NULL)
         return SK_OK;
@@ -222,7 +222,7 @@ int sk_unix_connect_with(sk_tcp **conn, const char *path, const sk_connect_optio
     /* Without a cancel, blocking mode, so that a full queue is waited on through the
      * send timeout; with a budget of 0 non-blocking, for just that answer. */
     nonblock = timeout_ms == 0 || cancel != NULL;
-    if ((fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC | (nonblock ? SOCK_NONBLOCK : 0), 0)) < 0)
+    if ((fd = sk__socket(AF_UNIX, SOCK_STREAM, 0, nonblock)) < 0)
         return sk__map_errno(errno);
     sk__sock_init(&s, fd);
     if (cancel != NULL && timeout_ms != 0)
@@ -252,21 +252,37 @@ int sk_unix_connect(sk_tcp **conn, const char *path, int timeout_ms)
     return sk_unix_connect_with(conn, path, NULL, timeout_ms);
 }
 
+/* The peer's credentials have no POSIX call: SO_PEERCRED (Linux) gives all three,
+ * getpeereid (the BSDs, macOS) no pid (-1); elsewhere SK_EOS with ENOSYS. */
 int sk_unix_peer_cred(const sk_tcp *conn, sk_peer_cred *cred)
 {
-    struct ucred uc;
-    socklen_t len = sizeof uc;
-
     if (cred == NULL)
         return sk__fail(SK_EINVAL);
     memset(cred, 0, sizeof *cred);
     if (conn == NULL || conn->listening || !conn->local)
         return sk__fail(SK_EINVAL);
-    if (getsockopt(conn->s.fd, SOL_SOCKET, SO_PEERCRED, &uc, &len) != 0)
-        return sk__map_errno(errno);
-    cred->pid = (long)uc.pid;
-    cred->uid = (long)uc.uid;
-    cred->gid = (long)uc.gid;
+    {
+#if SK_HAVE_SO_PEERCRED
+        struct ucred uc;
+        socklen_t len = sizeof uc;
+        if (getsockopt(conn->s.fd, SOL_SOCKET, SO_PEERCRED, &uc, &len) != 0)
+            return sk__map_errno(errno);
+        cred->pid = (long)uc.pid;
+        cred->uid = (long)uc.uid;
+        cred->gid = (long)uc.gid;
+#elif SK_HAVE_GETPEEREID
+        uid_t uid;
+        gid_t gid;
+        if (getpeereid(conn->s.fd, &uid, &gid) != 0)
+            return sk__map_errno(errno);
+        cred->pid = -1;
+        cred->uid = (long)uid;
+        cred->gid = (long)gid;
+#else
+        errno = ENOSYS;
+        return SK_EOS;
+#endif
+    }
     return SK_OK;
 }
 

@@ -586,7 +586,11 @@ Test(faults_records, recv_batch_with_timeout_zero_retries_an_interrupted_call)
     cr_assert_arr_eq(buf[0], "first", 5);
     cr_assert_eq(in[1].received, 6);
     cr_assert_arr_eq(buf[1], "second", 6);
+#if SK_HAVE_RECVMMSG
     cr_assert_eq(injected("eintr:recvmmsg"), 1);
+#else
+    cr_assert_geq(injected("eintr:recvmmsg"), 1); /* one recvmsg a datagram: more calls to cut */
+#endif
     sk_udp_close(a);
     sk_udp_close(b);
 }

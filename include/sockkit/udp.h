@@ -36,7 +36,9 @@ typedef struct sk_dgram {
     void *buf;         /**< Sending: the datagram (not written). Receiving: where it goes. */
     size_t len;        /**< Sending: its length. Receiving: the capacity of @c buf. */
     size_t received;   /**< Receiving: bytes stored in @c buf. */
-    size_t full_len;   /**< Receiving: the datagram's real length (> @c received when truncated). */
+    size_t full_len;   /**< Receiving: the datagram's real length (> @c received when truncated);
+                            where the system does not tell it (no MSG_TRUNC on receive: macOS,
+                            SOCKKIT_FORCE_FALLBACKS) @c received + 1 for a truncated one. */
     int truncated;     /**< Receiving: 1 when the datagram did not fit, else 0. */
     int reserved;      /**< Zero. */
     sk_addr addr;      /**< Sending: the destination, or empty for the connected peer.

@@ -36,14 +36,14 @@
 #define SHIM_EXPORT __attribute__((visibility("default")))
 
 enum fn_id { F_SEND, F_RECV, F_SENDTO, F_RECVFROM, F_SENDMSG, F_RECVMSG, F_POLL, F_ACCEPT4, F_CONNECT,
-             F_SENDMMSG, F_RECVMMSG, F_EPOLL_WAIT,
+             F_SENDMMSG, F_RECVMMSG, F_EPOLL_WAIT, F_ACCEPT,
              F_RECV_CHK, F_RECVFROM_CHK, F_POLL_CHK, F_EPOLL_CTL, F_CLOSE, F_N };
 #define F_COUNTED F_RECV_CHK /* the _chk twins are counted as their plain function; the
                                 functions after them are not counted at all */
 
 static const char *const fn_names[F_N] = {
     "send", "recv", "sendto", "recvfrom", "sendmsg", "recvmsg", "poll", "accept4", "connect",
-    "sendmmsg", "recvmmsg", "epoll_wait",
+    "sendmmsg", "recvmmsg", "epoll_wait", "accept",
     "__recv_chk", "__recvfrom_chk", "__poll_chk", "epoll_ctl", "close",
 };
 
@@ -102,6 +102,7 @@ typedef ssize_t (*sendmsg_fn)(int, const struct msghdr *, int);
 typedef ssize_t (*recvmsg_fn)(int, struct msghdr *, int);
 typedef int (*poll_fn)(struct pollfd *, nfds_t, int);
 typedef int (*accept4_fn)(int, __SOCKADDR_ARG, socklen_t *, int);
+typedef int (*accept_fn)(int, __SOCKADDR_ARG, socklen_t *);
 typedef int (*connect_fn)(int, __CONST_SOCKADDR_ARG, socklen_t);
 typedef ssize_t (*recv_chk_fn)(int, void *, size_t, size_t, int);
 typedef ssize_t (*recvfrom_chk_fn)(int, void *, size_t, size_t, int, __SOCKADDR_ARG, socklen_t *);
@@ -670,6 +671,20 @@ SHIM_EXPORT int accept4(int fd, __SOCKADDR_ARG addr, socklen_t *addrlen, int fla
     if (k != K_OTHER && (ms = storm_ms(fd, 0, SO_RCVTIMEO)) > 0 && poll_one(fd, POLLIN, ms) == 0)
         return fail_eintr(F_ACCEPT4);
     return real(fd, addr, addrlen, flags);
+}
+
+/* accept: what the library calls where it does without accept4 (lib/compat.h). */
+SHIM_EXPORT int accept(int fd, __SOCKADDR_ARG addr, socklen_t *addrlen)
+{
+    enum kind k;
+    int e;
+    int ms;
+    REAL(accept_fn, F_ACCEPT, real);
+    if ((e = prologue(F_ACCEPT, fd, &k)) != 0)
+        return fail_with(F_ACCEPT, e);
+    if (k != K_OTHER && (ms = storm_ms(fd, 0, SO_RCVTIMEO)) > 0 && poll_one(fd, POLLIN, ms) == 0)
+        return fail_eintr(F_ACCEPT);
+    return real(fd, addr, addrlen);
 }
 
 SHIM_EXPORT int connect(int fd, __CONST_SOCKADDR_ARG addr, socklen_t len)

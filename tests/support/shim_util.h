@@ -5,6 +5,7 @@
 #define SK_SHIM_UTIL_H
 
 #include <dlfcn.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "../shim/faultshim.h"
@@ -41,11 +42,42 @@ static inline unsigned long shim_counter(const char *name)
     return shim_count_(name);
 }
 
-/* A counter that must exist, so that a typo in its name cannot pass a check. */
+/* The call the library makes in this build where the tests name the Linux one: a
+ * build with POSIX fallbacks (SK_HAVE_* 0, lib/compat.h) makes another ("accept4"
+ * becomes "accept", "recvmmsg" "recvmsg", "epoll_wait" "poll"...). */
+static inline const char *sk_call_in_build(const char *linux_call)
+{
+    static const struct { const char *linux_call, *fallback; int fallen; } map[] = {
+#ifdef SK_HAVE_CONFIGURED
+        {"accept4", "accept", !SK_HAVE_ACCEPT4},
+        {"recvfrom", "recvmsg", !SK_HAVE_RECV_MSG_TRUNC},
+        {"sendmmsg", "sendmsg", !SK_HAVE_SENDMMSG},
+        {"recvmmsg", "recvmsg", !SK_HAVE_RECVMMSG},
+#endif
+#ifdef SK_POLLER_POLL
+        {"epoll_wait", "poll", 1},
+#endif
+        {NULL, NULL, 0},
+    };
+    for (int i = 0; map[i].linux_call != NULL; i++)
+        if (map[i].fallen && strcmp(linux_call, map[i].linux_call) == 0)
+            return map[i].fallback;
+    return linux_call;
+}
+
+/* A counter that must exist, so that a typo in its name cannot pass a check. Names
+ * are "call" or "mode:call" with the call Linux makes (sk_call_in_build). */
 static inline unsigned long injected(const char *name)
 {
-    unsigned long n = shim_counter(name);
-    cr_assert_neq(n, (unsigned long)-1, "the shim has no counter \"%s\"", name);
+    char buf[64];
+    const char *colon = strchr(name, ':');
+    unsigned long n;
+    if (colon != NULL)
+        snprintf(buf, sizeof buf, "%.*s:%s", (int)(colon - name), name, sk_call_in_build(colon + 1));
+    else
+        snprintf(buf, sizeof buf, "%s", sk_call_in_build(name));
+    n = shim_counter(buf);
+    cr_assert_neq(n, (unsigned long)-1, "the shim has no counter \"%s\"", buf);
     return n;
 }
 
