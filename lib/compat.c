@@ -87,11 +87,10 @@ int sk__accept(int listen_fd)
     return fd;
 }
 
-void sk__cloexec_received(const struct msghdr *m)
+void sk__each_received_fd(const struct msghdr *m, void (*each)(int fd, void *arg), void *arg)
 {
-#if SK_HAVE_MSG_CMSG_CLOEXEC
-    (void)m;
-#else
+    if (m->msg_control == NULL || m->msg_controllen == 0)
+        return;
     for (struct cmsghdr *h = CMSG_FIRSTHDR(m); h != NULL; h = CMSG_NXTHDR((struct msghdr *)m, h)) {
         const unsigned char *data = CMSG_DATA(h);
         size_t n;
@@ -101,9 +100,25 @@ void sk__cloexec_received(const struct msghdr *m)
         for (size_t i = 0; i < n; i++) {
             int fd;
             memcpy(&fd, data + i * sizeof fd, sizeof fd);
-            (void)fcntl(fd, F_SETFD, FD_CLOEXEC);
+            each(fd, arg);
         }
     }
+}
+
+#if !SK_HAVE_MSG_CMSG_CLOEXEC
+static void set_cloexec(int fd, void *unused)
+{
+    (void)unused;
+    (void)fcntl(fd, F_SETFD, FD_CLOEXEC);
+}
+#endif
+
+void sk__cloexec_received(const struct msghdr *m)
+{
+#if SK_HAVE_MSG_CMSG_CLOEXEC
+    (void)m;
+#else
+    sk__each_received_fd(m, set_cloexec, NULL);
 #endif
 }
 

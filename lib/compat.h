@@ -85,6 +85,9 @@ typedef struct sk__mmsghdr {
 int sk__socket(int family, int type, int protocol, int nonblock);
 /* accept(2) of a close-on-exec, blocking descriptor: -1 with errno on failure. */
 int sk__accept(int listen_fd);
+/* Calls each(fd, arg) for every descriptor the SCM_RIGHTS messages of m's control
+ * bytes hold, in order. */
+void sk__each_received_fd(const struct msghdr *m, void (*each)(int fd, void *arg), void *arg);
 /* Descriptors that recvmsg brought in the control bytes of m: close-on-exec (a no-op
  * where MSG_CMSG_CLOEXEC did it already). */
 void sk__cloexec_received(const struct msghdr *m);

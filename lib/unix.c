@@ -379,34 +379,43 @@ static int room_for_fds(int *fds, size_t *fd_cap, size_t *nfds, fd_control *u, s
  * all fit (MSG_CTRUNC, or more than fd_cap) or the call failed (rc), none: every
  * one that arrived is closed. Returns the call's code, SK_ETRUNCATED for the first
  * case. */
+typedef struct fd_taker {
+    int *fds;
+    size_t cap, n;
+    int lost;
+} fd_taker;
+
+/* One descriptor that arrived: kept while there is room, else closed. */
+static void take_one(int fd, void *arg)
+{
+    fd_taker *t = arg;
+    if (t->n < t->cap) {
+        t->fds[t->n++] = fd;
+    } else {
+        close(fd);
+        t->lost = 1;
+    }
+}
+
 static int take_fds(const sk__ctl *ctl, int rc, int *fds, size_t fd_cap, size_t *nfds)
 {
     struct msghdr m;
-    size_t n = 0;
-    int lost = (ctl->flags & MSG_CTRUNC) != 0;
+    fd_taker t;
+    size_t n;
+    int lost;
 
     if (!ctl->used)
         return rc;
     memset(&m, 0, sizeof m);
-    m.msg_control = ctl->buf;
+    m.msg_control = ctl->len ? ctl->buf : NULL;
     m.msg_controllen = ctl->len;
-    for (struct cmsghdr *h = ctl->len ? CMSG_FIRSTHDR(&m) : NULL; h != NULL; h = CMSG_NXTHDR(&m, h)) {
-        const unsigned char *data = CMSG_DATA(h);
-        size_t k;
-        if (h->cmsg_level != SOL_SOCKET || h->cmsg_type != SCM_RIGHTS || h->cmsg_len < CMSG_LEN(0))
-            continue;
-        k = (h->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-        for (size_t i = 0; i < k; i++) {
-            int fd;
-            memcpy(&fd, data + i * sizeof fd, sizeof fd);
-            if (n < fd_cap)
-                fds[n++] = fd;
-            else {
-                close(fd);
-                lost = 1;
-            }
-        }
-    }
+    t.fds = fds;
+    t.cap = fd_cap;
+    t.n = 0;
+    t.lost = (ctl->flags & MSG_CTRUNC) != 0;
+    sk__each_received_fd(&m, take_one, &t);
+    n = t.n;
+    lost = t.lost;
     if (lost && rc == SK_OK)
         rc = sk__fail(SK_ETRUNCATED);
     if (rc != SK_OK) {

@@ -659,32 +659,30 @@ SHIM_EXPORT int poll(struct pollfd *fds, nfds_t nfds, int timeout)
     return real(fds, nfds, timeout);
 }
 
-SHIM_EXPORT int accept4(int fd, __SOCKADDR_ARG addr, socklen_t *addrlen, int flags)
+/* The faults of accept4 and accept (f): -1 with errno when one is injected, else 0. */
+static int accept_faults(enum fn_id f, int fd)
 {
     enum kind k;
-    int e;
-    int ms;
-    REAL(accept4_fn, F_ACCEPT4, real);
-    if ((e = prologue(F_ACCEPT4, fd, &k)) != 0)
-        return fail_with(F_ACCEPT4, e);
+    int e, ms;
+    if ((e = prologue(f, fd, &k)) != 0)
+        return fail_with(f, e);
     /* A blocking listener (the library's are not): no connection within MS, EINTR. */
     if (k != K_OTHER && (ms = storm_ms(fd, 0, SO_RCVTIMEO)) > 0 && poll_one(fd, POLLIN, ms) == 0)
-        return fail_eintr(F_ACCEPT4);
-    return real(fd, addr, addrlen, flags);
+        return fail_eintr(f);
+    return 0;
+}
+
+SHIM_EXPORT int accept4(int fd, __SOCKADDR_ARG addr, socklen_t *addrlen, int flags)
+{
+    REAL(accept4_fn, F_ACCEPT4, real);
+    return accept_faults(F_ACCEPT4, fd) != 0 ? -1 : real(fd, addr, addrlen, flags);
 }
 
 /* accept: what the library calls where it does without accept4 (lib/compat.h). */
 SHIM_EXPORT int accept(int fd, __SOCKADDR_ARG addr, socklen_t *addrlen)
 {
-    enum kind k;
-    int e;
-    int ms;
     REAL(accept_fn, F_ACCEPT, real);
-    if ((e = prologue(F_ACCEPT, fd, &k)) != 0)
-        return fail_with(F_ACCEPT, e);
-    if (k != K_OTHER && (ms = storm_ms(fd, 0, SO_RCVTIMEO)) > 0 && poll_one(fd, POLLIN, ms) == 0)
-        return fail_eintr(F_ACCEPT);
-    return real(fd, addr, addrlen);
+    return accept_faults(F_ACCEPT, fd) != 0 ? -1 : real(fd, addr, addrlen);
 }
 
 SHIM_EXPORT int connect(int fd, __CONST_SOCKADDR_ARG addr, socklen_t len)
