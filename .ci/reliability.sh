@@ -3,8 +3,8 @@
 #
 #   bash .ci/reliability.sh [STAGE ...]      default: asan tsan valgrind fuzz load
 #
-#   asan      preset asan (AddressSanitizer + UBSan, no recovery): build, ctest (the
-#             *.shared tests and the rest; SK_SANITIZE_ALL=1 adds the *.static twins), and no
+#   asan      preset asan (AddressSanitizer + UBSan, no recovery): build, ctest (not the
+#             *.static twins nor the build/package tests: SK_SANITIZE_ALL=1), and no
 #             sanitizer report anywhere in the tests' output (Criterion does not fail a
 #             test whose worker process only leaked, so the log is searched too)
 #   tsan      preset tsan (ThreadSanitizer): build, ctest as for asan (tests/threads is the race
@@ -91,10 +91,11 @@ preset_stage() { # preset
   cmake --preset "$p" >/dev/null || return 1
   cmake --build --preset "$p" --parallel "$jobs" >"build/$p/build.log" 2>&1 || { tail -n 40 "build/$p/build.log"; return 1; }
   note "preset $p: ctest"
-  # The *.static twins run the very code of the *.shared tests, linked the other way
-  # (ci and portable run both): under a sanitizer they would double the stage's time
-  # for nothing new. SK_SANITIZE_ALL=1 runs them too.
-  local only=(-E '\.static$')
+  # The *.static twins run the very code of the *.shared tests, linked the other way,
+  # and the build, ABI, package and docs tests check the build, not the code (ci runs
+  # all of them): under a sanitizer they would add half the stage's time for nothing
+  # new. SK_SANITIZE_ALL=1 runs them too.
+  local only=(-E '\.static$|^(abi|package|consumer|install|docs)\.')
   [ "${SK_SANITIZE_ALL:-}" = 1 ] && only=()
   ctest --preset "$p" --output-on-failure -j2 "${only[@]}" 2>&1 | tee "build/$p/ctest.log"
   local rc=${PIPESTATUS[0]}
