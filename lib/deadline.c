@@ -18,12 +18,16 @@ int64_t sk__now_ns(void)
     return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-static void arm(sk__deadline *dl)
+/* A deferred finite budget starts now: 1 when it did (the whole budget is left,
+ * no second clock read needed), 0 when it was armed already. */
+static int arm(sk__deadline *dl)
 {
     if (dl->kind_ == FINITE && !dl->armed_) {
         dl->at_ns_ = sk__now_ns() + (int64_t)dl->timeout_ms_ * NS_PER_MS;
         dl->armed_ = 1;
+        return 1;
     }
+    return 0;
 }
 
 int sk__deadline_invalid(void)
@@ -38,7 +42,8 @@ int64_t sk__deadline_left_ns(sk__deadline *dl)
     case FOREVER: return INT64_MAX;
     case NOW: return 0;
     default:
-        arm(dl);
+        if (arm(dl))
+            return (int64_t)dl->timeout_ms_ * NS_PER_MS;
         left = dl->at_ns_ - sk__now_ns();
         return left > 0 ? left : 0;
     }

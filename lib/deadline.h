@@ -17,6 +17,7 @@ typedef struct sk__deadline {
     unsigned char kind_; /* SK__DL_FOREVER, SK__DL_NOW or SK__DL_FINITE */
     unsigned char armed_;/* finite: at_ns_ is set */
     unsigned char fresh_;/* no wait has been prepared yet: the first one has it all */
+    unsigned char tried_;/* the first call went without waiting (sk__deadline_try_first) */
 } sk__deadline;
 
 /* The kinds; like the fields, for this header and deadline.c only. */
@@ -33,6 +34,7 @@ static inline int sk__deadline_defer(sk__deadline *dl, int timeout_ms)
     dl->timeout_ms_ = timeout_ms;
     dl->armed_ = 0;
     dl->fresh_ = 1;
+    dl->tried_ = 0;
     if (timeout_ms > 0)
         dl->kind_ = SK__DL_FINITE;
     else if (timeout_ms == 0)
@@ -84,14 +86,29 @@ static inline int sk__deadline_sock_ms(sk__deadline *dl, int *ms)
         *ms = 0;
         return 0; /* SK_OK */
     }
-    if (dl->fresh_ && dl->armed_) {
-        /* The first call of a budget armed at its start has the whole of it: the
-         * time since then is too short to count, and no clock is read. */
+    if (dl->fresh_) {
+        /* The first wait has the whole budget: one armed at its start has not used
+         * enough of it to count (no clock read), and a deferred one starts now. */
+        if (!dl->armed_) {
+            dl->at_ns_ = sk__now_ns() + (int64_t)dl->timeout_ms_ * 1000000;
+            dl->armed_ = 1;
+        }
         dl->fresh_ = 0;
         *ms = dl->timeout_ms_;
         return 0; /* SK_OK */
     }
     return sk__deadline_sock_ms_slow(dl, ms);
+}
+/* A deferred finite budget that nothing has used yet: its call may make its first
+ * system call without waiting (MSG_DONTWAIT) and without reading the clock, since
+ * nothing it does before the budget starts can take long. True once; the budget then
+ * starts at its next use (the clock is read only when that call must be repeated). */
+static inline int sk__deadline_try_first(sk__deadline *dl)
+{
+    if (dl->kind_ != SK__DL_FINITE || dl->armed_ || dl->tried_)
+        return 0;
+    dl->tried_ = 1;
+    return 1;
 }
 /* A deadline for one part of the call: the earlier of dl and part_ns from now
  * (the share of one connect attempt, an attempt delay). */

@@ -477,7 +477,12 @@ static ALWAYS_INLINE int run(sk__sock *s, sk__xfer *x, sk__deadline *dl, const i
     for (;;) {
         int flags, rc;
         ssize_t k;
-        if ((rc = prepare(s, opt, dl, &flags)) != SK_OK)
+        /* A send with a budget not yet started tries once without waiting: when it
+         * goes at once (the common case) the call reads no clock and sets no socket
+         * timeout; otherwise the budget starts with the next try (nothing waited). */
+        if (opt == SO_SNDTIMEO && sk__deadline_try_first(dl))
+            flags = MSG_DONTWAIT;
+        else if ((rc = prepare(s, opt, dl, &flags)) != SK_OK)
             return rc;
         k = one_call(s->fd, x, flags | x->flags, op);
         if (k < 0 || (k == 0 && is_batch(op))) {

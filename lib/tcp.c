@@ -144,7 +144,9 @@ static int xfer_begin(const sk_tcp *conn, const void *buf, size_t len, size_t *d
     /* Before the read-ahead gives anything: a cancelled endpoint moves nothing. */
     if (sk__sock_cancelled(&conn->s))
         return sk__fail(SK_ECANCELED);
-    return sk__deadline_init(dl, timeout_ms);
+    /* The budget starts at the first system call that may wait: what the read-ahead
+     * serves, and a send that goes at once, read no clock (lib/deadline.h). */
+    return sk__deadline_defer(dl, timeout_ms);
 }
 
 /* Runs a send: EPIPE after our own shutdown is SK_ECLOSED, not a broken connection. */

@@ -172,7 +172,7 @@ int sk__udp_send_ctl(sk_udp *udp, const void *buf, size_t len, const sk_addr *to
     x.ctl = ctl;
     if ((rc = dest_addr(udp, to, &ss, &x.addrlen)) != SK_OK)
         return rc;
-    if ((rc = sk__deadline_init(&dl, timeout_ms)) != SK_OK)
+    if ((rc = sk__deadline_defer(&dl, timeout_ms)) != SK_OK)
         return rc;
     return sk__io_run(&udp->s, &x, &dl);
 }
@@ -191,7 +191,7 @@ int sk__udp_recv_ctl(sk_udp *udp, void *buf, size_t cap, size_t *received, sk_ad
         memset(from, 0, sizeof *from);
     if (udp == NULL || (buf == NULL && cap > 0))
         return sk__fail(SK_EINVAL);
-    if ((rc = sk__deadline_init(&dl, timeout_ms)) != SK_OK)
+    if ((rc = sk__deadline_defer(&dl, timeout_ms)) != SK_OK)
         return rc;
     sk__xfer_buf(&x, SK__DGRAM_RECV, buf, cap, 0);
     x.addr = (struct sockaddr *)&ss;
@@ -276,7 +276,7 @@ int sk_udp_send_batch(sk_udp *udp, const sk_dgram *msgs, size_t count, size_t *s
         if ((rc = dest_addr(udp, msgs[i].addr.len ? &msgs[i].addr : NULL, &ss[0], &sl)) != SK_OK)
             return rc;
     }
-    if ((rc = sk__check_cancelled(&udp->s)) != SK_OK || (rc = sk__deadline_init(&dl, timeout_ms)) != SK_OK)
+    if ((rc = sk__check_cancelled(&udp->s)) != SK_OK || (rc = sk__deadline_defer(&dl, timeout_ms)) != SK_OK)
         return rc;
     while (rc == SK_OK && done < count) {
         sk__xfer x;
@@ -316,7 +316,7 @@ int sk_udp_recv_batch(sk_udp *udp, sk_dgram *msgs, size_t count, size_t *receive
     for (size_t i = 0; i < x.count; i++)
         if (msgs[i].buf == NULL && msgs[i].len > 0)
             return sk__fail(SK_EINVAL);
-    if ((rc = sk__check_cancelled(&udp->s)) != SK_OK || (rc = sk__deadline_init(&dl, timeout_ms)) != SK_OK ||
+    if ((rc = sk__check_cancelled(&udp->s)) != SK_OK || (rc = sk__deadline_defer(&dl, timeout_ms)) != SK_OK ||
         count == 0)
         return rc;
     for (size_t i = 0; i < x.count; i++)
