@@ -138,7 +138,7 @@ coverage_report() {
   gcovr --root "$root" --filter 'lib/' --exclude-unreachable-branches --branches \
     --txt "$out/coverage-branches.txt" "$dir" >>"$out/gcovr.log" 2>&1 || rc=1
   sed -n '/^File/,$p' "$out/coverage.txt" | cut -c1-120
-  sed -n '/^File/,$p' "$out/coverage-branches.txt" | cut -c1-60
+  sed -n '/^File/,$p' "$out/coverage-branches.txt" | cut -c1-66
   grep -E '^(lines|functions|branches):|WARNING|ERROR|fail|minimum' "$out/gcovr.log"
   echo "   report: $out/index.html"
   [ "$rc" -eq 0 ] || echo "-- coverage of lib/ below its floor, or gcovr failed ($out/gcovr.log)"
