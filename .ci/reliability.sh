@@ -6,10 +6,7 @@
 #   asan      preset asan (AddressSanitizer + UBSan, no recovery): build, ctest (not the
 #             *.static twins nor the build/package tests: SK_SANITIZE_ALL=1), and no
 #             sanitizer report anywhere in the tests' output (Criterion does not fail a
-#             test whose worker process only leaked, so the log is searched too); then
-#             the line and branch coverage of lib/ from that run (gcovr), which fails the
-#             stage below SK_COVERAGE_LINES / SK_COVERAGE_BRANCHES percent (the floors
-#             below); report in build/asan/coverage/ (index.html, coverage.txt)
+#             test whose worker process only leaked, so the log is searched too)
 #   tsan      preset tsan (ThreadSanitizer): build, ctest as for asan (tests/threads is the race
 #             check: Criterion cannot start under TSan, its programs are disabled there)
 #   valgrind  Criterion test programs and tests/threads of preset ci under Valgrind
@@ -33,7 +30,7 @@ stages=()
 for arg in "$@"; do
   case "$arg" in
     asan|tsan|valgrind|fuzz|load) stages+=("$arg") ;;
-    -h|--help) sed -n '2,26p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
     *) echo "reliability.sh: unknown stage $arg (asan tsan valgrind fuzz load)" >&2; exit 2 ;;
   esac
 done
@@ -48,10 +45,6 @@ else
   fuzz_seconds=10
 fi
 jobs=$(nproc 2>/dev/null || echo 2)
-# Coverage floors of lib/ for the asan stage, in percent (docs/RELIABILITY.md, section 7:
-# the measured figures rounded down by about a point; the issue's target is 95 and 85).
-coverage_lines=${SK_COVERAGE_LINES:-92}
-coverage_branches=${SK_COVERAGE_BRANCHES:-73}
 
 # ---------------------------------------------------------------- dependencies
 # What .ci/test.sh installs for the presets (cmake, gcc, Criterion, python3, nc, clang).
@@ -72,7 +65,6 @@ if has_stage fuzz; then
     missing+=("libclang-rt-${ver:-14}-dev")
   fi
 fi
-if has_stage asan && ! command -v gcovr >/dev/null 2>&1; then missing+=(gcovr); fi
 if [ "${#missing[@]}" -gt 0 ]; then
   echo "reliability.sh: installing ${missing[*]}"
   if [ "$(id -u)" -eq 0 ]; then sudo=(); elif sudo -n true 2>/dev/null; then sudo=(sudo); else
@@ -98,8 +90,6 @@ preset_stage() { # preset
   note "preset $p: configure and build"
   cmake --preset "$p" >/dev/null || return 1
   cmake --build --preset "$p" --parallel "$jobs" >"build/$p/build.log" 2>&1 || { tail -n 40 "build/$p/build.log"; return 1; }
-  # Coverage counts of an earlier run would add to this one's (asan, SOCKKIT_COVERAGE).
-  find "build/$p" -name '*.gcda' -delete
   note "preset $p: ctest"
   # The *.static twins run the very code of the *.shared tests, linked the other way,
   # and the build, ABI, package and docs tests check the build, not the code (ci runs
@@ -118,40 +108,7 @@ preset_stage() { # preset
   return "$rc"
 }
 
-# Line and branch coverage of lib/ from the asan run (every .gcda of the libraries:
-# shared, static and the tests' poll() copy, merged by source file). Branches on lines
-# without code (a closing brace) are left out; --exclude-throw-branches is for C++ only.
-coverage_report() {
-  local dir=build/asan out=build/asan/coverage rc
-  note "coverage of lib/ (floors: ${coverage_lines}% of lines, ${coverage_branches}% of branches)"
-  if ! find "$dir" -name '*.gcda' | grep -q .; then
-    echo "no .gcda file in $dir: is SOCKKIT_COVERAGE on in the asan preset?"; return 1
-  fi
-  rm -rf "$out"
-  mkdir -p "$out"
-  gcovr --root "$root" --filter 'lib/' --exclude-unreachable-branches \
-    --txt "$out/coverage.txt" --html-details "$out/index.html" --json-summary-pretty --json-summary "$out/summary.json" \
-    --print-summary --fail-under-line "$coverage_lines" --fail-under-branch "$coverage_branches" "$dir" \
-    >"$out/gcovr.log" 2>&1
-  rc=$?
-  # Per file: lines, then branches (gcovr's text report gives one or the other).
-  gcovr --root "$root" --filter 'lib/' --exclude-unreachable-branches --branches \
-    --txt "$out/coverage-branches.txt" "$dir" >>"$out/gcovr.log" 2>&1 || rc=1
-  sed -n '/^File/,$p' "$out/coverage.txt" | cut -c1-120
-  sed -n '/^File/,$p' "$out/coverage-branches.txt" | cut -c1-66
-  grep -E '^(lines|functions|branches):|WARNING|ERROR|fail|minimum' "$out/gcovr.log"
-  echo "   report: $out/index.html"
-  [ "$rc" -eq 0 ] || echo "-- coverage of lib/ below its floor, or gcovr failed ($out/gcovr.log)"
-  return "$rc"
-}
-
-stage_asan() {
-  local rc=0
-  preset_stage asan || rc=1
-  # After failed tests too (their figures help), but the build must be there.
-  if [ -f build/asan/CMakeCache.txt ]; then coverage_report || rc=1; fi
-  return "$rc"
-}
+stage_asan() { preset_stage asan; }
 stage_tsan() { preset_stage tsan; }
 
 stage_valgrind() {

@@ -1044,59 +1044,6 @@ Test(faults, recv_until_fails_cleanly_when_its_read_buffer_cannot_be_allocated_a
     cr_assert_eq(t.library, 1);
 }
 
-/* ---- sendfile from a socket: the copy loop allocates its buffer ---- */
-
-struct copy_ctx {
-    sk_tcp *c, *s;
-    int sp[2];    /* the source: a Unix stream pair, "hello" waiting in sp[0] */
-    size_t sent;
-};
-
-static void before_copy(void *p)
-{
-    struct copy_ctx *k = p;
-    tu_tcp_pair(NULL, &k->c, &k->s);
-    cr_assert_eq(socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, k->sp), 0);
-    cr_assert_eq(write(k->sp[1], "hello", 5), 5);
-}
-
-static int op_copy(void *p)
-{
-    struct copy_ctx *k = p;
-    k->sent = 12345;
-    return sk_tcp_sendfile(k->c, k->sp[0], -1, 5, &k->sent, 2000);
-}
-
-static void after_copy(void *p, int rc)
-{
-    struct copy_ctx *k = p;
-    char b[8];
-    size_t n = 0;
-    if (rc != SK_OK) {
-        /* Nothing was taken from the source: a second call sends all of it. */
-        cr_assert_eq(k->sent, 0, "a failed sendfile reports %zu bytes sent", k->sent);
-        cr_assert_eq(sk_tcp_sendfile(k->c, k->sp[0], -1, 5, &k->sent, 2000), SK_OK);
-    }
-    cr_assert_eq(k->sent, 5);
-    cr_assert_eq(sk_tcp_recv_exact(k->s, b, 5, &n, 2000), SK_OK);
-    cr_assert_arr_eq(b, "hello", 5);
-    sk_tcp_close(k->c);
-    sk_tcp_close(k->s);
-    close(k->sp[0]);
-    close(k->sp[1]);
-}
-
-Test(faults, sendfile_from_a_socket_fails_cleanly_when_its_copy_buffer_cannot_be_allocated_and_takes_nothing)
-{
-    struct copy_ctx k;
-    nomem_op op = {"sk_tcp_sendfile (a socket source: the copy loop)", before_copy, op_copy, after_copy};
-    struct nomem_tally t;
-    memset(&k, 0, sizeof k);
-    t = drive_nomem(&op, &k);
-    cr_assert_eq(t.sites, 1, "sendfile from a socket made %lu allocations, expected its one copy buffer", t.sites);
-    cr_assert_eq(t.library, 1);
-}
-
 /* ---- UDP ---- */
 
 struct udp_ctx {
