@@ -23,8 +23,7 @@ int64_t sk__now_ns(void)
 static int arm(sk__deadline *dl)
 {
     if (dl->kind_ == FINITE && !dl->armed_) {
-        dl->at_ns_ = sk__now_ns() + (int64_t)dl->timeout_ms_ * NS_PER_MS;
-        dl->armed_ = 1;
+        sk__deadline_start_(dl);
         return 1;
     }
     return 0;

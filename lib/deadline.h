@@ -45,14 +45,18 @@ static inline int sk__deadline_defer(sk__deadline *dl, int timeout_ms)
         return sk__deadline_invalid();
     return 0; /* SK_OK */
 }
-/* The same, with a finite budget starting now. */
+/* A finite budget starts now (one clock read). */
+static inline void sk__deadline_start_(sk__deadline *dl)
+{
+    dl->at_ns_ = sk__now_ns() + (int64_t)dl->timeout_ms_ * 1000000;
+    dl->armed_ = 1;
+}
+/* The same as sk__deadline_defer, with a finite budget starting now. */
 static inline int sk__deadline_init(sk__deadline *dl, int timeout_ms)
 {
     int rc = sk__deadline_defer(dl, timeout_ms);
-    if (timeout_ms > 0) {
-        dl->at_ns_ = sk__now_ns() + (int64_t)timeout_ms * 1000000;
-        dl->armed_ = 1;
-    }
+    if (timeout_ms > 0)
+        sk__deadline_start_(dl);
     return rc;
 }
 
@@ -89,10 +93,8 @@ static inline int sk__deadline_sock_ms(sk__deadline *dl, int *ms)
     if (dl->fresh_) {
         /* The first wait has the whole budget: one armed at its start has not used
          * enough of it to count (no clock read), and a deferred one starts now. */
-        if (!dl->armed_) {
-            dl->at_ns_ = sk__now_ns() + (int64_t)dl->timeout_ms_ * 1000000;
-            dl->armed_ = 1;
-        }
+        if (!dl->armed_)
+            sk__deadline_start_(dl);
         dl->fresh_ = 0;
         *ms = dl->timeout_ms_;
         return 0; /* SK_OK */
