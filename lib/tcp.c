@@ -29,6 +29,8 @@ int sk__stream_new(int fd, int family, int listening, sk__unix_file *file, sk_tc
     t->shut = 0;
     memset(&t->rb, 0, sizeof t->rb);
     sk__preg_init(&t->preg, t, SK__TCP, &t->s, &t->rb);
+    t->nodelay_inherit = SK__INHERIT_UNKNOWN;
+    t->accept_waited = 0;
     *out = t;
     return SK_OK;
 }
@@ -71,7 +73,14 @@ int sk_tcp_listen_with(sk_tcp **listener, const char *host, int port, int backlo
         sk__close_keep_errno(fd);
         return rc;
     }
-    return tcp_new(fd, 1, listener);
+    if ((rc = tcp_new(fd, 1, listener)) != SK_OK)
+        return rc;
+    /* Accepted connections get TCP_NODELAY from here where the system passes it on
+     * (Linux, the BSDs): one setsockopt per listener instead of one per connection.
+     * Where it cannot be set, each connection gets its own (accept_nodelay). */
+    if (sk__set_nodelay(fd, 1) != SK_OK)
+        (*listener)->nodelay_inherit = SK__INHERIT_NO;
+    return SK_OK;
 }
 
 int sk_tcp_listen(sk_tcp **listener, const char *host, int port, int backlog)
@@ -79,10 +88,45 @@ int sk_tcp_listen(sk_tcp **listener, const char *host, int port, int backlog)
     return sk_tcp_listen_with(listener, host, port, backlog, NULL);
 }
 
+/* TCP_NODELAY on an accepted connection: the first accept of a listener looks whether
+ * the connection inherited the listener's; if so, no later connection needs a call. */
+static int accept_nodelay(sk_tcp *listener, int fd)
+{
+    int inherit = __atomic_load_n(&listener->nodelay_inherit, __ATOMIC_RELAXED);
+    if (inherit == SK__INHERIT_YES)
+        return SK_OK;
+    if (inherit == SK__INHERIT_UNKNOWN) {
+        int on = 0;
+        socklen_t len = sizeof on;
+        if (getsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &on, &len) == 0 && on != 0) {
+            __atomic_store_n(&listener->nodelay_inherit, SK__INHERIT_YES, __ATOMIC_RELAXED);
+            return SK_OK;
+        }
+        __atomic_store_n(&listener->nodelay_inherit, SK__INHERIT_NO, __ATOMIC_RELAXED);
+    }
+    return sk__set_nodelay(fd, 1);
+}
+
+/* Whether an accept that may wait starts with the wait. Blocking code makes one accept
+ * that sleeps; a non-blocking listener needs a wait and an accept, and trying the accept
+ * first is one call more when nobody is queued yet, one call less when somebody is (a
+ * busy server). So a listener tries first until a try finds nobody, then waits first;
+ * every SK__ACCEPT_RETRY-th call that waits first tries first again, so that a listener
+ * whose clients now queue goes back to trying first. */
+#define SK__ACCEPT_RETRY 16u
+static int accept_waits_first(sk_tcp *listener, int timeout_ms)
+{
+    unsigned n;
+    if (timeout_ms == 0 || __atomic_load_n(&listener->accept_waited, __ATOMIC_RELAXED) == 0)
+        return 0;
+    n = __atomic_add_fetch(&listener->accept_waited, 1, __ATOMIC_RELAXED);
+    return n % SK__ACCEPT_RETRY != 0;
+}
+
 int sk_tcp_accept(sk_tcp *listener, sk_tcp **conn, int timeout_ms)
 {
     sk__deadline dl;
-    int rc;
+    int rc, tried = 0, wait_first;
 
     if (conn == NULL)
         return sk__fail(SK_EINVAL);
@@ -92,17 +136,29 @@ int sk_tcp_accept(sk_tcp *listener, sk_tcp **conn, int timeout_ms)
     if ((rc = sk__check_cancelled(&listener->s)) != SK_OK ||
         (rc = sk__deadline_init(&dl, timeout_ms)) != SK_OK)
         return rc;
+    wait_first = accept_waits_first(listener, timeout_ms);
     for (;;) {
-        int fd = sk__accept(listener->s.fd);
+        int fd;
+        if (wait_first) {
+            wait_first = 0;
+            errno = EAGAIN;
+            fd = -1;
+        } else {
+            fd = sk__accept(listener->s.fd);
+        }
         if (fd >= 0) {
+            /* The first try found a client: the next call tries first too. */
+            if (!tried)
+                __atomic_store_n(&listener->accept_waited, 0, __ATOMIC_RELAXED);
             if (listener->local)
                 return sk__stream_new(fd, AF_UNIX, 0, NULL, conn);
-            if ((rc = sk__set_nodelay(fd, 1)) != SK_OK) {
+            if ((rc = accept_nodelay(listener, fd)) != SK_OK) {
                 sk__close_keep_errno(fd);
                 return rc;
             }
             return tcp_new(fd, 0, conn);
         }
+        tried = 1;
         switch (errno) {
         case EINTR:
         case ECONNABORTED: /* the client left before we took it: wait for the next */
@@ -116,6 +172,8 @@ int sk_tcp_accept(sk_tcp *listener, sk_tcp **conn, int timeout_ms)
              * cannot keep the call past its budget. */
             if (sk__deadline_expired(&dl))
                 return sk__fail(SK_ETIMEDOUT);
+            if (__atomic_load_n(&listener->accept_waited, __ATOMIC_RELAXED) == 0)
+                __atomic_store_n(&listener->accept_waited, 1, __ATOMIC_RELAXED);
             if ((rc = sk__wait(listener->s.fd, POLLIN, &dl)) != SK_OK)
                 return rc;
             /* A cancel's shutdown wakes the wait; what accept says next is EINVAL. */

@@ -15,7 +15,15 @@ struct sk_tcp {
     int shut;      /* SK_SHUT_* bits this end asked for; atomic: any thread may set them */
     sk__rbuf rb;   /* read-ahead of sk_tcp_recv_until: SK_TCP_READ_BUFFER bytes, or none */
     sk__preg preg; /* registration with a poller */
+    /* Listeners only, read and written with relaxed atomics (threads may accept on one
+     * listener together; a stale value costs a system call, never a wrong result):
+     * whether accepted sockets inherit the listener's TCP_NODELAY (SK__INHERIT_*), and
+     * how the last accepts that could wait went (sk_tcp_accept). */
+    int nodelay_inherit;
+    unsigned accept_waited;
 };
+
+enum { SK__INHERIT_UNKNOWN = 0, SK__INHERIT_YES = 1, SK__INHERIT_NO = 2 };
 
 /* Runs a send transfer on conn (tcp.c): EPIPE after our own shutdown is SK_ECLOSED,
  * not a broken connection. *sent (when not NULL) gets x->done. */

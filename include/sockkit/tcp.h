@@ -299,7 +299,11 @@ SK_API int sk_tcp_listen_with(sk_tcp **listener, const char *host, int port, int
  *
  * A client that left before it was accepted (@c ECONNABORTED) is skipped and the call
  * waits for the next within the same budget. Out of descriptors gives #SK_EMFILE and
- * leaves the listener usable.
+ * leaves the listener usable. Budget 0 makes one system call and never waits; a call
+ * that waits costs a wait and an accept, as a blocking accept does. The connection has
+ * @c TCP_NODELAY (a TCP listener carries it, and the system copies it to each
+ * connection where it does; clear it on #sk_tcp_fd of the listener only before the
+ * first accept, or the library will not notice).
  *
  * @param listener    A listening endpoint.
  * @param[out] conn   Receives the connected endpoint; set to NULL on failure.
