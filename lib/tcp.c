@@ -309,7 +309,53 @@ int sk_tcp_send_allv(sk_tcp *conn, const sk_iovec *iov, size_t iovcnt, size_t *s
     return sk__tcp_run_send(conn, &x, &dl, sent);
 }
 
+/* The read-ahead of the record readers: once per connection, and only for the programs
+ * that read records. */
+static int rbuf_ready(sk_tcp *conn)
+{
+    if (__builtin_expect(conn->rb.buf != NULL, 1))
+        return SK_OK;
+    if ((conn->rb.buf = malloc(SK_TCP_READ_BUFFER)) == NULL)
+        return sk__fail(SK_ENOMEM);
+    conn->rb.pos = conn->rb.end = 0;
+    return SK_OK;
+}
+
+/* Whether a record reader's arguments are good and the endpoint can be read: the
+ * checks of the fast paths below (the full paths check one by one, for the codes). */
+static inline int record_call_ok(const sk_tcp *conn, int delim, int timeout_ms)
+{
+    return conn != NULL && !conn->listening && conn->rb.buf != NULL && (unsigned)delim <= 255 &&
+           timeout_ms >= SK_FOREVER && !sk__sock_cancelled(&conn->s);
+}
+
+static __attribute__((noinline)) int until_full(sk_tcp *conn, int delim, void *buf, size_t cap, size_t *len,
+                                                int timeout_ms);
+
 int sk_tcp_recv_until(sk_tcp *conn, int delim, void *buf, size_t cap, size_t *len, int timeout_ms)
+{
+    size_t avail;
+    /* The common case in few instructions: a whole record already read ahead, that
+     * fits in buf. */
+    if (__builtin_expect(buf != NULL && record_call_ok(conn, delim, timeout_ms), 1) &&
+        (avail = conn->rb.end - conn->rb.pos) > 0) {
+        const char *at = conn->rb.buf + conn->rb.pos;
+        const char *p = memchr(at, delim, avail < cap ? avail : cap);
+        if (p != NULL) {
+            size_t n = (size_t)(p - at) + 1;
+            memcpy(buf, at, n);
+            conn->rb.pos += n;
+            if (len != NULL)
+                *len = n;
+            sk__preg_note_readahead(&conn->preg);
+            return SK_OK;
+        }
+    }
+    return until_full(conn, delim, buf, cap, len, timeout_ms);
+}
+
+/* sk_tcp_recv_until past its fast path. */
+static int until_full(sk_tcp *conn, int delim, void *buf, size_t cap, size_t *len, int timeout_ms)
 {
     sk__deadline dl;
     size_t n = 0;
@@ -321,14 +367,8 @@ int sk_tcp_recv_until(sk_tcp *conn, int delim, void *buf, size_t cap, size_t *le
     if (conn == NULL || conn->listening || buf == NULL || cap == 0 || delim < 0 || delim > 255 ||
         timeout_ms < SK_FOREVER)
         return sk__fail(SK_EINVAL);
-    if ((rc = sk__check_cancelled(&conn->s)) != SK_OK)
+    if ((rc = sk__check_cancelled(&conn->s)) != SK_OK || (rc = rbuf_ready(conn)) != SK_OK)
         return rc;
-    if (conn->rb.buf == NULL) {
-        /* Once per connection, and only for the programs that read records. */
-        if ((conn->rb.buf = malloc(SK_TCP_READ_BUFFER)) == NULL)
-            return sk__fail(SK_ENOMEM);
-        conn->rb.pos = conn->rb.end = 0;
-    }
     for (;;) {
         sk__xfer x;
         size_t avail = sk__rbuf_len(&conn->rb);
@@ -364,6 +404,98 @@ int sk_tcp_recv_until(sk_tcp *conn, int delim, void *buf, size_t cap, size_t *le
     /* Read-ahead does not make the descriptor readable: tell the poller. */
     sk__preg_note_readahead(&conn->preg);
     return rc;
+}
+
+/* sk_tcp_recv_slice past its fast path: scanned bytes from the read position are
+ * known to hold no delimiter. */
+static __attribute__((noinline)) int slice_full(sk_tcp *conn, int delim, const void **rec, size_t *len,
+                                                int timeout_ms, size_t scanned)
+{
+    sk__deadline dl;
+    sk__rbuf *rb;
+    int rc, dl_ready = 0;
+
+    if (rec != NULL)
+        *rec = NULL;
+    if (len != NULL)
+        *len = 0;
+    if (conn == NULL || conn->listening || rec == NULL || len == NULL || delim < 0 || delim > 255 ||
+        timeout_ms < SK_FOREVER)
+        return sk__fail(SK_EINVAL);
+    if ((rc = sk__check_cancelled(&conn->s)) != SK_OK || (rc = rbuf_ready(conn)) != SK_OK)
+        return rc;
+    rb = &conn->rb;
+    for (;;) {
+        sk__xfer x;
+        size_t avail = rb->end - rb->pos;
+        if (avail > scanned) {
+            const char *at = rb->buf + rb->pos;
+            const char *p = memchr(at + scanned, delim, avail - scanned);
+            if (p != NULL) {
+                *rec = at;
+                *len = (size_t)(p - at) + 1;
+                rb->pos += *len;
+                break;
+            }
+            scanned = avail;
+        }
+        if (avail == SK_TCP_READ_BUFFER) {
+            /* A full buffer and no delimiter: its bytes are the start of a longer record. */
+            *rec = rb->buf;
+            *len = avail;
+            rb->pos = rb->end;
+            rc = sk__fail(SK_ETOOLONG);
+            break;
+        }
+        /* The record must be whole in the buffer: the part of it already there moves to
+         * the front (less than one record), and the read fills what follows. */
+        if (rb->pos > 0) {
+            memmove(rb->buf, rb->buf + rb->pos, avail);
+            rb->pos = 0;
+            rb->end = avail;
+        }
+        /* The budget starts with the first system call (as for sk_tcp_recv_until). */
+        if (!dl_ready) {
+            sk__deadline_init(&dl, timeout_ms);
+            dl_ready = 1;
+        }
+        sk__xfer_buf(&x, SK__STREAM_RECV, rb->buf + rb->end, SK_TCP_READ_BUFFER - rb->end, 0);
+        rc = sk__io_run(&conn->s, &x, &dl);
+        rb->end += x.done;
+        if (rc == SK_OK)
+            continue;
+        /* Out of time (or cancelled): what arrived of the record stays for the next call.
+         * The stream ended or broke: the bytes without a delimiter are its last. */
+        if (rc != SK_ETIMEDOUT && rc != SK_ECANCELED && rb->end > rb->pos) {
+            *rec = rb->buf + rb->pos;
+            *len = rb->end - rb->pos;
+            rb->pos = rb->end;
+        }
+        break;
+    }
+    /* Read-ahead does not make the descriptor readable: tell the poller. */
+    sk__preg_note_readahead(&conn->preg);
+    return rc;
+}
+
+int sk_tcp_recv_slice(sk_tcp *conn, int delim, const void **rec, size_t *len, int timeout_ms)
+{
+    size_t avail = 0;
+    /* The common case in few instructions: a whole record already read ahead. */
+    if (__builtin_expect(rec != NULL && len != NULL && record_call_ok(conn, delim, timeout_ms), 1) &&
+        (avail = conn->rb.end - conn->rb.pos) > 0) {
+        const char *at = conn->rb.buf + conn->rb.pos;
+        const char *p = memchr(at, delim, avail);
+        if (p != NULL) {
+            size_t n = (size_t)(p - at) + 1;
+            *rec = at;
+            *len = n;
+            conn->rb.pos += n;
+            sk__preg_note_readahead(&conn->preg);
+            return SK_OK;
+        }
+    }
+    return slice_full(conn, delim, rec, len, timeout_ms, avail);
 }
 
 size_t sk_tcp_buffered(const sk_tcp *conn)

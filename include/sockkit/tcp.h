@@ -455,6 +455,37 @@ SK_API int sk_tcp_sendfile(sk_tcp *conn, int fd, long long offset, size_t len, s
 SK_API int sk_tcp_recv_until(sk_tcp *conn, int delim, void *buf, size_t cap, size_t *len, int timeout_ms);
 
 /**
+ * @brief Receive one record that ends with @p delim without copying it: a pointer into
+ *        the endpoint's read buffer (as Go's bufio.Reader.ReadSlice).
+ *
+ * The same read-ahead as #sk_tcp_recv_until (#SK_TCP_READ_BUFFER bytes, allocated by
+ * the first call; the calls can be mixed), but the record stays where it was read:
+ * @p *rec points at it, delimiter last, and stays valid until the next call that
+ * receives on @p conn (#sk_tcp_recv_slice, #sk_tcp_recv_until, #sk_tcp_recv,
+ * #sk_tcp_recv_exact, ...) or closes it. Copy what must live longer.
+ *
+ * What each outcome gives (@p *rec and @p *len describe bytes taken from the stream):
+ * - #SK_OK: a whole record, delimiter last;
+ * - #SK_ETOOLONG: no delimiter within #SK_TCP_READ_BUFFER bytes: those bytes, the
+ *   start of a longer record; the rest of it comes with the next calls;
+ * - #SK_ETIMEDOUT: nothing (@p *len 0). The part of the record that arrived stays in
+ *   the buffer, so the next call goes on with the same record;
+ * - #SK_ECLOSED (end of stream), #SK_ECONNRESET, #SK_EOS: the bytes after the last
+ *   record that have no delimiter, possibly none.
+ *
+ * @param conn         A connected endpoint.
+ * @param delim        The delimiter, a byte value 0 to 255.
+ * @param[out] rec     Receives the record's address; NULL when @p *len is 0.
+ * @param[out] len     Receives the record's length; 0 on failure unless said above.
+ * @param timeout_ms   Budget in milliseconds, 0, or #SK_FOREVER.
+ * @return #SK_OK; #SK_ETOOLONG; #SK_ETIMEDOUT; #SK_ECLOSED; #SK_ECONNRESET; #SK_EINVAL
+ *         (NULL @p conn, @p rec or @p len, @p delim out of range, a listener, bad
+ *         timeout); #SK_ENOMEM (the read buffer could not be allocated; nothing was
+ *         read); #SK_ECANCELED; #SK_EOS.
+ */
+SK_API int sk_tcp_recv_slice(sk_tcp *conn, int delim, const void **rec, size_t *len, int timeout_ms);
+
+/**
  * @brief Bytes already read from the system and waiting in the endpoint's read buffer.
  *
  * A program that waits with @c poll on #sk_tcp_fd must call #sk_tcp_recv_until (or

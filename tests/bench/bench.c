@@ -133,22 +133,34 @@ int bench_check_msg(const unsigned char *buf, size_t len, uint64_t seq)
     return 0;
 }
 
-void bench_fill_line(unsigned char *buf, uint64_t seq)
+void bench_fill_line_n(unsigned char *buf, size_t want, uint64_t seq)
 {
-    /* "L" + 16 hex digits + filler + '\n': 64 bytes, no '\n' before the end. */
+    /* "L" + 16 hex digits + filler + '\n': want bytes, no '\n' before the end. */
     static const char hex[] = "0123456789abcdef";
     buf[0] = 'L';
     for (int i = 0; i < 16; i++)
         buf[1 + i] = (unsigned char)hex[(seq >> (60 - 4 * i)) & 0xf];
-    memset(buf + 17, 'a' + (int)(seq % 26), BENCH_LINE - 18);
-    buf[BENCH_LINE - 1] = '\n';
+    memset(buf + 17, 'a' + (int)(seq % 26), want - 18);
+    buf[want - 1] = '\n';
+}
+
+int bench_check_line_n(const unsigned char *buf, size_t len, size_t want, uint64_t seq)
+{
+    unsigned char w[BENCH_LINE_1K];
+    if (len != want || want > sizeof w)
+        return -1;
+    bench_fill_line_n(w, want, seq);
+    return memcmp(buf, w, want) == 0 ? 0 : -1;
+}
+
+void bench_fill_line(unsigned char *buf, uint64_t seq)
+{
+    bench_fill_line_n(buf, BENCH_LINE, seq);
 }
 
 int bench_check_line(const unsigned char *buf, size_t len, uint64_t seq)
 {
-    unsigned char want[BENCH_LINE];
-    bench_fill_line(want, seq);
-    return len == BENCH_LINE && memcmp(buf, want, BENCH_LINE) == 0 ? 0 : -1;
+    return bench_check_line_n(buf, len, BENCH_LINE, seq);
 }
 
 int bench_is_marker(const unsigned char *buf, size_t len)
@@ -397,11 +409,11 @@ static void peer_msg_sink(struct bench_run *r, int c)
         peer_fail(r, "peer: send count: %s", strerror(errno));
 }
 
-/* Writes n records of 64 bytes (messages or lines) in 64 KiB writes. */
-static void peer_record_source(struct bench_run *r, int c, int lines)
+/* Writes n records of size bytes (64-byte messages, or lines) in 64 KiB writes. */
+static void peer_record_source(struct bench_run *r, int c, int lines, size_t size)
 {
     static unsigned char buf[BENCH_CHUNK];
-    const uint64_t per = BENCH_CHUNK / BENCH_MSG;
+    const uint64_t per = BENCH_CHUNK / size;
     uint64_t seq = 0;
     if (peer_tcp_go(r, c) != 0)
         return;
@@ -409,11 +421,11 @@ static void peer_record_source(struct bench_run *r, int c, int lines)
         uint64_t k = r->n - seq < per ? r->n - seq : per;
         for (uint64_t i = 0; i < k; i++) {
             if (lines)
-                bench_fill_line(buf + i * BENCH_MSG, seq + i);
+                bench_fill_line_n(buf + i * size, size, seq + i);
             else
-                bench_fill_msg(buf + i * BENCH_MSG, BENCH_MSG, seq + i);
+                bench_fill_msg(buf + i * size, size, seq + i);
         }
-        if (peer_send_full(c, buf, (size_t)(k * BENCH_MSG)) != 0) {
+        if (peer_send_full(c, buf, (size_t)(k * size)) != 0) {
             peer_fail(r, "peer: send at record %llu: %s", (unsigned long long)seq, strerror(errno));
             return;
         }
@@ -610,6 +622,7 @@ static void *peer_main(void *arg)
     case K_MSG_RECV:
     case K_REQRESP:
     case K_LINES:
+    case K_LINES1K:
     case K_HEADBODY:
         if ((c = peer_accept(r)) < 0)
             return NULL;
@@ -623,8 +636,9 @@ static void *peer_main(void *arg)
     case K_PINGPONG: peer_echo(r, c); break;
     case K_MSG_SEND:
     case K_HEADBODY: peer_msg_sink(r, c); break;
-    case K_MSG_RECV: peer_record_source(r, c, 0); break;
-    case K_LINES: peer_record_source(r, c, 1); break;
+    case K_MSG_RECV: peer_record_source(r, c, 0, BENCH_MSG); break;
+    case K_LINES:
+    case K_LINES1K: peer_record_source(r, c, 1, bench_line_len(r)); break;
     case K_REQRESP: peer_reqresp(r, c); break;
     case K_CONNECT: peer_acceptor(r); break;
     case K_ACCEPT: peer_connector(r); break;
@@ -706,6 +720,10 @@ static const struct variant variants[] = {
     {"lines-raw-buffered64k", K_LINES, raw_lines, 65536, 0, "own 64 KiB buffer: recv() + memchr()"},
     {"lines-sockkit", K_LINES, sk_lines, TO, 1, "sk_tcp_recv_until('\\n', 5000 ms) per line"},
     {"lines-sockkit-forever", K_LINES, sk_lines, -1, 1, "sk_tcp_recv_until('\\n', SK_FOREVER) per line"},
+    {"lines-sockkit-slice", K_LINES, sk_lines_slice, TO, 1, "sk_tcp_recv_slice('\\n', 5000 ms) per line"},
+    {"lines1k-raw-buffered", K_LINES1K, raw_lines, 8192, 0, "1 KB lines, own 8 KiB buffer: recv() + memchr()"},
+    {"lines1k-sockkit", K_LINES1K, sk_lines, TO, 1, "1 KB lines, sk_tcp_recv_until('\\n', 5000 ms)"},
+    {"lines1k-sockkit-slice", K_LINES1K, sk_lines_slice, TO, 1, "1 KB lines, sk_tcp_recv_slice('\\n', 5000 ms)"},
     {"headbody-raw-2send", K_HEADBODY, raw_headbody, 0, 0, "send(8 B header) + send(56 B body)"},
     {"headbody-raw-sendmsg", K_HEADBODY, raw_headbody, 1, 0, "sendmsg(header, body) loop"},
     {"headbody-sockkit", K_HEADBODY, sk_headbody, TO, 1, "sk_tcp_send_allv(header, body, 5000 ms)"},
@@ -754,6 +772,10 @@ static const struct row rows[] = {
     {"lines-buffered64k", "64 B lines: recv_until vs own 64 KiB", "lines-raw-buffered64k", "lines-sockkit", U_LINES,
      1},
     {"lines-forever", "64 B lines: until(FOREVER) vs 8 KiB", "lines-raw-buffered", "lines-sockkit-forever",
+     U_LINES, 1},
+    {"lines-slice", "64 B lines: recv_slice vs own 8 KiB", "lines-raw-buffered", "lines-sockkit-slice", U_LINES, 1},
+    {"lines1k", "1 KB lines: recv_until vs own 8 KiB", "lines1k-raw-buffered", "lines1k-sockkit", U_LINES, 1},
+    {"lines1k-slice", "1 KB lines: recv_slice vs own 8 KiB", "lines1k-raw-buffered", "lines1k-sockkit-slice",
      U_LINES, 1},
     {"headbody", "header+body: send_allv vs 2 send()", "headbody-raw-2send", "headbody-sockkit", U_MSGS, 1},
     {"headbody-sendmsg", "header+body: send_allv vs sendmsg()", "headbody-raw-sendmsg", "headbody-sockkit", U_MSGS,
@@ -809,6 +831,7 @@ static const uint64_t full_n[K_KINDS] = {
     [K_CONNECT] = 10000,
     [K_REQRESP] = 20,
     [K_LINES] = 1000000,
+    [K_LINES1K] = 300000,
     [K_HEADBODY] = 1000000,
     [K_UDP_BURST] = 300000,
 };
@@ -824,6 +847,7 @@ static const uint64_t smoke_n[K_KINDS] = {
     [K_CONNECT] = 100,
     [K_REQRESP] = 2,
     [K_LINES] = 20000,
+    [K_LINES1K] = 2000,
     [K_HEADBODY] = 20000,
     [K_UDP_BURST] = 2000,
 };

@@ -18,6 +18,7 @@
 #define BENCH_REQ_HEAD 4        /* request/response: a 4-byte header ... */
 #define BENCH_REQ_BODY 60       /* ... then a 60-byte body, answered with 64 bytes */
 #define BENCH_LINE 64           /* delimited line, '\n' last */
+#define BENCH_LINE_1K 1024      /* the long lines of K_LINES1K */
 #define BENCH_PERIOD 251        /* the bulk pattern repeats every 251 bytes */
 #define BENCH_MARK UINT64_MAX   /* the sequence number of a UDP end marker */
 
@@ -34,6 +35,7 @@ enum bench_kind {
     K_CONNECT,    /* measured connects and closes, peer accepts */
     K_REQRESP,    /* 4-byte then 60-byte request, 64-byte response: one latency each */
     K_LINES,      /* peer writes '\n'-terminated 64-byte lines in bulk, measured reads lines */
+    K_LINES1K,    /* the same with 1024-byte lines */
     K_HEADBODY,   /* measured writes an 8-byte header and a 56-byte body per message */
     K_UDP_BURST,  /* peer sends a burst as fast as it can, measured receives: losses */
     K_KINDS
@@ -87,6 +89,13 @@ int bench_check_msg(const unsigned char *buf, size_t len, uint64_t seq);
 /* A '\n'-terminated line of BENCH_LINE bytes for seq, and its check. */
 void bench_fill_line(unsigned char *buf, uint64_t seq);
 int bench_check_line(const unsigned char *buf, size_t len, uint64_t seq);
+/* The same for lines of want bytes (>= 18), and the line length of a lines workload. */
+void bench_fill_line_n(unsigned char *buf, size_t want, uint64_t seq);
+int bench_check_line_n(const unsigned char *buf, size_t len, size_t want, uint64_t seq);
+static inline size_t bench_line_len(const struct bench_run *r)
+{
+    return r->kind == K_LINES1K ? BENCH_LINE_1K : BENCH_LINE;
+}
 /* Start the peer now that the measured side listens or is bound at port (for the
  * workloads whose measured side must exist first: accept, UDP receive). */
 int bench_peer_start(struct bench_run *r, int port);
@@ -128,6 +137,7 @@ int sk_reqresp(struct bench_run *r);        /* opt: 1 default (nodelay), 0 set_n
 
 /* The batch APIs of issue 6. */
 int sk_lines(struct bench_run *r);          /* sk_tcp_recv_until */
+int sk_lines_slice(struct bench_run *r);    /* sk_tcp_recv_slice */
 int sk_headbody(struct bench_run *r);       /* sk_tcp_send_allv */
 int sk_udp_send_batch_(struct bench_run *r); /* opt: datagrams per call */
 int sk_udp_recv_batch_(struct bench_run *r); /* opt: datagrams per call */

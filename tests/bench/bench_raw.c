@@ -450,7 +450,7 @@ int raw_lines(struct bench_run *r)
 {
     static unsigned char buf[BENCH_CHUNK];
     size_t cap = r->opt > 0 && r->opt <= BENCH_CHUNK ? (size_t)r->opt : BENCH_CHUNK;
-    size_t have = 0, at = 0;
+    size_t have = 0, at = 0, L = bench_line_len(r);
     int fd;
     if (tcp_connect(r, r->peer_port, 1, 0, &fd) != 0)
         return -1;
@@ -461,12 +461,12 @@ int raw_lines(struct bench_run *r)
         const unsigned char *line;
         size_t len;
         if (r->opt == 0) {
-            /* One recv() per line: possible here only because every line is 64 bytes. */
-            ssize_t k = recv_full(fd, buf, BENCH_LINE);
-            if (k != BENCH_LINE)
+            /* One recv() per line: possible here only because every line has L bytes. */
+            ssize_t k = recv_full(fd, buf, L);
+            if (k != (ssize_t)L)
                 return fail_close(r, fd, "recv");
             line = buf;
-            len = BENCH_LINE;
+            len = L;
         } else {
             /* The careful way: a buffer of our own, refilled when no '\n' is left in it. */
             unsigned char *nl;
@@ -490,7 +490,7 @@ int raw_lines(struct bench_run *r)
             len = (size_t)(nl - line) + 1;
             at += len;
         }
-        if (bench_check_line(line, len, i) != 0) {
+        if (bench_check_line_n(line, len, L, i) != 0) {
             close(fd);
             return bench_fail(r, "line %llu differs", (unsigned long long)i);
         }

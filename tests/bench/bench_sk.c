@@ -309,7 +309,8 @@ int sk_reqresp(struct bench_run *r)
 
 int sk_lines(struct bench_run *r)
 {
-    unsigned char line[256];
+    unsigned char line[2 * BENCH_LINE_1K];
+    size_t L = bench_line_len(r);
     sk_tcp *c;
     int rc;
     if (connect_peer(r, &c) != 0)
@@ -321,7 +322,33 @@ int sk_lines(struct bench_run *r)
         size_t len;
         if ((rc = sk_tcp_recv_until(c, '\n', line, sizeof line, &len, r->opt)) != SK_OK)
             return close_fail(r, c, "sk_tcp_recv_until", rc);
-        if (bench_check_line(line, len, i) != 0) {
+        if (bench_check_line_n(line, len, L, i) != 0) {
+            sk_tcp_close(c);
+            return bench_fail(r, "line %llu differs", (unsigned long long)i);
+        }
+        r->done++;
+    }
+    bench_stop(r);
+    sk_tcp_close(c);
+    return 0;
+}
+
+int sk_lines_slice(struct bench_run *r)
+{
+    size_t L = bench_line_len(r);
+    sk_tcp *c;
+    int rc;
+    if (connect_peer(r, &c) != 0)
+        return -1;
+    bench_start(r);
+    if ((rc = sk_tcp_send_all(c, "g", 1, NULL, r->opt)) != SK_OK)
+        return close_fail(r, c, "send go", rc);
+    for (uint64_t i = 0; i < r->n; i++) {
+        const void *line;
+        size_t len;
+        if ((rc = sk_tcp_recv_slice(c, '\n', &line, &len, r->opt)) != SK_OK)
+            return close_fail(r, c, "sk_tcp_recv_slice", rc);
+        if (bench_check_line_n(line, len, L, i) != 0) {
             sk_tcp_close(c);
             return bench_fail(r, "line %llu differs", (unsigned long long)i);
         }
