@@ -40,6 +40,13 @@
 #define BUILT_GRO 0
 #endif
 
+/* The system tells a truncated datagram's real length (lib/compat.h). */
+#if SK_HAVE_RECV_MSG_TRUNC || !defined(SK_HAVE_CONFIGURED)
+#define TRUNC_LEN 1
+#else
+#define TRUNC_LEN 0
+#endif
+
 TestSuite(udp_offload, .init = tu_fd_guard_begin, .fini = tu_fd_guard_end, .timeout = 60);
 
 #define WAIT_MS 3000
@@ -219,7 +226,7 @@ static int raw_gro_receiver(sk_addr *at)
 static ssize_t raw_recv(int fd, void *buf, size_t cap, int *seg)
 {
     union {
-        struct cmsghdr h;
+        size_t align;
         char b[64];
     } ctl;
     struct iovec v = {buf, cap};
@@ -622,7 +629,8 @@ Test(udp_offload, with_gro_a_buffer_too_small_is_etruncated_and_the_next_datagra
     for (int j = 0; j < 2; j++) {
         cr_assert_eq(in[j].truncated, 1);
         cr_assert_eq(in[j].received, CAP);
-        cr_assert_eq(in[j].full_len, LEN);
+        /* (Without MSG_TRUNC on receive the fallback knows only that it did not fit.) */
+        cr_assert_eq(in[j].full_len, BUILT_GRO || TRUNC_LEN ? LEN : CAP + 1);
     }
     /* 4 whole, into a zero-capacity buffer first: truncated to nothing. */
     cr_assert_eq(sk_udp_recv(r, NULL, 0, &n, WAIT_MS), SK_ETRUNCATED);
@@ -652,8 +660,7 @@ Test(udp_offload, with_gro_a_poller_reports_the_endpoint_readable_while_it_holds
     sk_event ev[4];
 
     need_gro();
-    if (!gro_on(r))
-        cr_skip_test("no UDP_GRO in this build: nothing is ever held");
+    gro_on(r); /* (without it, the descriptor itself is readable each time) */
     for (int i = 0; i < N; i++) {
         sizes[i] = 600;
         to[i] = &ra;
