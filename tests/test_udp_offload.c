@@ -6,7 +6,8 @@
  * lib/compat.h) and the running kernel too (probed here: a test that needs them skips
  * on a kernel without them), a raw receiver with UDP_GRO shows that a run really left
  * as one message; in the portable build (every fallback forced) it shows that it did
- * not, and sk_udp_set_gro is SK_EOS with ENOPROTOOPT. */
+ * not, and sk_udp_set_gro is SK_EOS with ENOPROTOOPT. One test lowers the MTU of
+ * loopback in a network namespace of its own (as root; skipped otherwise). */
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/udp.h>
@@ -18,6 +19,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include "netns_util.h"
 #include "testutil.h"
 #include "udp_util.h"
 
@@ -453,6 +455,58 @@ Test(udp_offload, a_kernel_that_refuses_the_offload_gets_the_datagrams_one_by_on
     free_dgrams(out, N);
     sk_udp_close(a);
     sk_udp_close(b);
+}
+
+/* Loopback's MTU at 1300 (in a namespace of this test's own): a run of 1400-byte
+ * datagrams cannot be segments (EMSGSIZE), but each alone can go, fragmented. The
+ * run is sent again without the offload, the 1200-byte run after it still goes as
+ * one message, and so does a later one, while later 1400-byte runs go plain at once. */
+Test(udp_offload, a_run_longer_than_the_mtu_goes_datagram_by_datagram_and_shorter_runs_keep_the_offload)
+{
+    enum { N = 20, LEN = 1200, BIG = 1400 };
+    static unsigned char buf[65536];
+    sk_udp *a;
+    sk_addr ra;
+    size_t sizes[N];
+    sk_addr *to[N];
+    int seg, fd;
+
+    need_gso();
+    if (!kernel_has(UDP_GRO))
+        cr_skip_test("this kernel has no UDP_GRO to see the segments with");
+    tu_netns_enter();
+    tu_sh("ip link set lo mtu 1300");
+    a = bind_on("127.0.0.1");
+    fd = raw_gro_receiver(&ra);
+    for (int i = 0; i < N; i++) {
+        sizes[i] = i < 10 ? BIG : LEN;
+        to[i] = &ra;
+    }
+    sk_dgram *out = make_out(N, sizes, to);
+    for (int round = 0; round < 2; round++) {
+        send_all_ok(a, out, N);
+        for (int i = 0; i < 10; i++) {
+            ssize_t k = raw_recv(fd, buf, sizeof buf, &seg);
+            cr_assert_eq(seg, 0, "round %d: datagram %d arrived coalesced", round, i);
+            assert_dgram(buf, (size_t)k, i, BIG);
+        }
+        ssize_t k = raw_recv(fd, buf, sizeof buf, &seg);
+        if (BUILT_GSO) {
+            cr_assert_eq(k, 10 * LEN, "round %d: the 1200-byte run arrived as %zd bytes", round, k);
+            cr_assert_eq(seg, LEN);
+            for (int i = 0; i < 10; i++)
+                assert_dgram(buf + i * LEN, LEN, 10 + i, LEN);
+        } else {
+            for (int i = 10; i < N; i++) {
+                if (i > 10)
+                    k = raw_recv(fd, buf, sizeof buf, &seg);
+                assert_dgram(buf, (size_t)k, i, LEN);
+            }
+        }
+    }
+    close(fd);
+    free_dgrams(out, N);
+    sk_udp_close(a);
 }
 
 Test(udp_offload, batches_over_ipv6_and_ipv4_from_a_dual_stack_endpoint_arrive_intact)
