@@ -28,6 +28,8 @@ set(_sk_features
   SENDFILE         "sys/sendfile.h"         sendfile
   SPLICE           "fcntl.h"                splice
   SO_PEERCRED      "sys/socket.h"           SO_PEERCRED
+  UDP_SEGMENT      "netinet/udp.h"          UDP_SEGMENT
+  UDP_GRO          "netinet/udp.h"          UDP_GRO
   GETPEEREID       "sys/types.h,unistd.h"   getpeereid)
 
 set(SOCKKIT_FEATURE_DEFINITIONS SK_HAVE_CONFIGURED=1)

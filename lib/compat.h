@@ -13,6 +13,8 @@
  *   recv(MSG_TRUNC)       recvmsg, truncation told by msg_flags; the real length of a
  *                         truncated datagram is then unknown (reported as received)
  *   sendmmsg/recvmmsg     a loop of sendmsg/recvmsg (io.c)
+ *   UDP_SEGMENT (GSO)     every datagram of a batch its own message (udp.c)
+ *   UDP_GRO               none: sk_udp_set_gro is SK_EOS with ENOPROTOOPT
  *   eventfd               a pipe (sk__notify)
  *   sendfile/splice       the read + send loop (io.c)
  *   epoll                 poll() (lib/poller_poll.c, chosen in CMakeLists.txt)
@@ -44,6 +46,8 @@
 #define SK_HAVE_SENDFILE SK__LINUX_DEFAULT
 #define SK_HAVE_SPLICE SK__LINUX_DEFAULT
 #define SK_HAVE_SO_PEERCRED SK__LINUX_DEFAULT
+#define SK_HAVE_UDP_SEGMENT SK__LINUX_DEFAULT
+#define SK_HAVE_UDP_GRO SK__LINUX_DEFAULT
 #define SK_HAVE_GETPEEREID 0
 #endif
 
@@ -71,6 +75,25 @@ typedef struct sk__mmsghdr {
     struct msghdr msg_hdr;
     unsigned int msg_len;
 } sk__mmsghdr;
+#endif
+
+/* UDP_SEGMENT (Linux 4.18: one message that the system cuts into datagrams of a
+ * given size) and UDP_GRO (Linux 5.0: several datagrams of one sender received as one
+ * buffer, with their size), where the build found them and the header has them. A
+ * kernel older than the header refuses them at run time: udp.c probes and falls back. */
+#if SK_HAVE_UDP_SEGMENT || SK_HAVE_UDP_GRO
+#include <netinet/in.h>
+#include <netinet/udp.h>
+#endif
+#if SK_HAVE_UDP_SEGMENT && defined(UDP_SEGMENT)
+#define SK__UDP_GSO 1
+#else
+#define SK__UDP_GSO 0
+#endif
+#if SK_HAVE_UDP_GRO && defined(UDP_GRO)
+#define SK__UDP_GRO 1
+#else
+#define SK__UDP_GRO 0
 #endif
 
 /* Neither MSG_NOSIGNAL nor SO_NOSIGPIPE: sends block SIGPIPE around themselves. */

@@ -247,3 +247,12 @@ int sk_udp_set_mark(sk_udp *u, unsigned mark)
     int rc = target_udp(u, &o);
     return rc != SK_OK ? rc : set_mark(&o, mark);
 }
+
+int sk_udp_set_gro(sk_udp *u, int on)
+{
+    opt_target o;
+    int rc = target_udp(u, &o);
+    if (rc != SK_OK)
+        return rc;
+    return o.ip ? sk__udp_set_gro(u, on) : sk__fail(SK_EINVAL);
+}

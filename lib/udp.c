@@ -1,9 +1,13 @@
 /* UDP endpoints: blocking-mode sockets whose datagrams go through the I/O core
- * (io.c), as TCP's bytes do; MSG_TRUNC tells a truncated datagram. */
+ * (io.c), as TCP's bytes do; MSG_TRUNC tells a truncated datagram. Batches use the
+ * kernel's offloads where it has them: UDP_SEGMENT sends a run of datagrams to one
+ * destination as one message, UDP_GRO (sk_udp_set_gro) receives several as one
+ * buffer, cut back into datagrams here. */
 #include "udp_impl.h"
 
 #include <errno.h>
 #include <netinet/in.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/uio.h>
@@ -25,7 +29,12 @@ static int udp_new(int fd, int family, int dual, int connected, sk__unix_file *f
     memset(&u->file, 0, sizeof u->file);
     if (file != NULL)
         u->file = *file;
-    sk__preg_init(&u->preg, u, SK__UDP, &u->s, NULL);
+    u->gso = 0;
+    u->gso_seg_max = 0;
+    u->gro = 0;
+    u->rx = NULL;
+    memset(&u->ra, 0, sizeof u->ra);
+    sk__preg_init(&u->preg, u, SK__UDP, &u->s, &u->ra);
     *out = u;
     return SK_OK;
 }
@@ -216,8 +225,156 @@ static int send_impl(sk_udp *udp, const void *buf, size_t len, const sk_addr *to
     return sk__udp_send_ctl(udp, buf, len, to, NULL, timeout_ms);
 }
 
+/* ---- receiving with UDP_GRO ----------------------------------------------------- */
+
+#if SK__UDP_GRO
+/* Whether rx holds datagrams not handed out yet; the poller is told (an endpoint that
+ * holds some is readable whatever its descriptor says). */
+static void gro_note(sk_udp *u)
+{
+    u->ra.end = u->rx->cur < u->rx->n;
+    sk__preg_note_readahead(&u->preg);
+}
+
+/* The size of the datagrams the system coalesced into m (its UDP_GRO message), or 0
+ * for one datagram. */
+static size_t gro_segment(const struct msghdr *h)
+{
+    for (struct cmsghdr *c = CMSG_FIRSTHDR(h); c != NULL; c = CMSG_NXTHDR((struct msghdr *)h, c)) {
+        int seg;
+        if (c->cmsg_level != IPPROTO_UDP || c->cmsg_type != UDP_GRO || c->cmsg_len < CMSG_LEN(sizeof seg))
+            continue;
+        memcpy(&seg, CMSG_DATA(c), sizeof seg);
+        return seg > 0 ? (size_t)seg : 0;
+    }
+    return 0;
+}
+
+/* Up to SK__GRO_MSGS buffers from the system in one recvmmsg through the core
+ * (waiting within dl for the first only), into u->rx. */
+static int gro_fill(sk_udp *u, sk__deadline *dl)
+{
+    sk__gro *rx = u->rx;
+    sk__mmsghdr hdr[SK__GRO_MSGS];
+    struct iovec iov[SK__GRO_MSGS];
+    sk__xfer x;
+    int rc;
+
+    rx->n = rx->cur = rx->off = 0;
+    sk__xfer_buf(&x, SK__MMSG_RECV, NULL, 0, 0);
+    x.mmsg = hdr;
+    x.count = SK__GRO_MSGS;
+    for (size_t i = 0; i < SK__GRO_MSGS; i++) {
+        memset(&hdr[i], 0, sizeof hdr[i]);
+        iov[i].iov_base = rx->buf[i];
+        iov[i].iov_len = SK__GRO_BUF;
+        hdr[i].msg_hdr.msg_iov = &iov[i];
+        hdr[i].msg_hdr.msg_iovlen = 1;
+        hdr[i].msg_hdr.msg_name = &rx->m[i].ss;
+        hdr[i].msg_hdr.msg_namelen = sizeof rx->m[i].ss;
+        hdr[i].msg_hdr.msg_control = rx->m[i].ctl.bytes;
+        hdr[i].msg_hdr.msg_controllen = sizeof rx->m[i].ctl.bytes;
+    }
+    if ((rc = sk__io_run(&u->s, &x, dl)) != SK_OK)
+        return rc;
+    for (size_t i = 0; i < x.done; i++) {
+        sk__gro_msg *m = &rx->m[i];
+        m->len = hdr[i].msg_len;
+        m->namelen = hdr[i].msg_hdr.msg_namelen;
+        m->seg = gro_segment(&hdr[i].msg_hdr);
+        if (m->seg >= m->len)
+            m->seg = 0;
+    }
+    rx->n = x.done;
+    return SK_OK;
+}
+
+/* The next datagram u->rx holds: up to cap bytes of it to buf (*kept), its length
+ * (*full) and its sender. */
+static void gro_take(sk_udp *u, void *buf, size_t cap, size_t *kept, size_t *full, sk_addr *from)
+{
+    sk__gro *rx = u->rx;
+    sk__gro_msg *m = &rx->m[rx->cur];
+    size_t len = m->len - rx->off, have;
+
+    if (m->seg != 0 && len > m->seg)
+        len = m->seg;
+    /* (A buffer the system truncated is one datagram, kept up to SK__GRO_BUF.) */
+    have = rx->off + len > SK__GRO_BUF ? SK__GRO_BUF - rx->off : len;
+    *kept = have < cap ? have : cap;
+    *full = len;
+    if (*kept > 0)
+        memcpy(buf, rx->buf[rx->cur] + rx->off, *kept);
+    if (from != NULL)
+        source_addr(u, from, &m->ss, m->namelen);
+    rx->off += len;
+    if (rx->off >= m->len) {
+        rx->cur++;
+        rx->off = 0;
+    }
+}
+
+/* sk_udp_recv / sk_udp_recvfrom once GRO was on: one datagram, from what rx holds,
+ * else from one more fill. */
+static int gro_recv(sk_udp *u, void *buf, size_t cap, size_t *received, sk_addr *from, int timeout_ms)
+{
+    sk__deadline dl;
+    size_t kept, full;
+    int rc;
+
+    if ((rc = sk__check_cancelled(&u->s)) != SK_OK)
+        return rc;
+    if (u->rx->cur == u->rx->n) {
+        if ((rc = sk__deadline_defer(&dl, timeout_ms)) != SK_OK)
+            return rc;
+        if ((rc = gro_fill(u, &dl)) != SK_OK) {
+            gro_note(u);
+            return rc;
+        }
+    }
+    gro_take(u, buf, cap, &kept, &full, from);
+    gro_note(u);
+    if (received != NULL)
+        *received = kept;
+    return full > cap ? sk__fail(SK_ETRUNCATED) : SK_OK;
+}
+#endif
+
+int sk__udp_set_gro(sk_udp *u, int on)
+{
+#if SK__UDP_GRO
+    sk__gro *rx = NULL;
+    int rc;
+    if (on && u->rx == NULL && (rx = malloc(sizeof *rx)) == NULL)
+        return sk__fail(SK_ENOMEM);
+    if ((rc = sk__set_int_opt(u->s.fd, IPPROTO_UDP, UDP_GRO, on != 0)) != SK_OK) {
+        free(rx);
+        return rc;
+    }
+    if (rx != NULL) {
+        rx->n = rx->cur = rx->off = 0;
+        u->rx = rx;
+    }
+    u->gro = on != 0;
+    return SK_OK;
+#else
+    (void)u, (void)on;
+    return sk__no_option();
+#endif
+}
+
 static int recv_impl(sk_udp *udp, void *buf, size_t cap, size_t *received, sk_addr *from, int timeout_ms)
 {
+#if SK__UDP_GRO
+    /* Once GRO was on, even off again: buffers the system coalesced before stay so. */
+    if (udp != NULL && udp->rx != NULL && (buf != NULL || cap == 0)) {
+        if (received != NULL)
+            *received = 0;
+        if (from != NULL)
+            memset(from, 0, sizeof *from);
+        return gro_recv(udp, buf, cap, received, from, timeout_ms);
+    }
+#endif
     return sk__udp_recv_ctl(udp, buf, cap, received, from, NULL, timeout_ms);
 }
 
@@ -255,14 +412,117 @@ static void batch_hdr(sk__mmsghdr *h, struct iovec *iov, void *buf, size_t len, 
     h->msg_hdr.msg_namelen = namelen;
 }
 
+/* ---- batches ------------------------------------------------------------------- */
+
+/* Datagrams one sendmmsg carries at most: each has an iovec on the stack. */
+#define SEND_DGRAMS 512
+
+#if SK__UDP_GSO
+/* One UDP_SEGMENT message: at most 64 datagrams (every kernel since 4.18 takes that
+ * many; 6.x takes 128) and at most the largest IPv4 payload in all (IPv6 takes a
+ * little more). */
+#define GSO_SEGS 64
+#define GSO_BYTES 65507
+
+typedef union gso_ctl {
+    size_t align; /* a cmsghdr's alignment */
+    char bytes[CMSG_SPACE(sizeof(uint16_t))];
+} gso_ctl;
+
+/* Whether u's batches may go as UDP_SEGMENT messages: asked of the kernel once per
+ * endpoint. A kernel before 4.18 has no such option and would ignore the control
+ * message, sending a run as one large datagram: hence the probe before the first. */
+static int gso_usable(sk_udp *u)
+{
+    if (u->gso == 0) {
+        int v = 0, err = errno;
+        socklen_t len = sizeof v;
+        int ip = u->family == AF_INET || u->family == AF_INET6;
+        u->gso = ip && getsockopt(u->s.fd, IPPROTO_UDP, UDP_SEGMENT, &v, &len) == 0 ? 1 : -1;
+        errno = err;
+    }
+    return u->gso > 0;
+}
+
+/* A UDP_SEGMENT message failed with err: whether the kernel refused the offload (the
+ * datagrams are then sent again without it). EIO: no checksum offload on the way
+ * (or IPsec), EINVAL: the socket cannot (SO_NO_CHECK...), ENOPROTOOPT/EOPNOTSUPP: no
+ * offload at all; all for good. EMSGSIZE: datagrams of this size exceed the route's
+ * MTU (the kernel does not fragment a segment): only smaller ones are coalesced from
+ * now on, and a datagram too large for any path still fails alone, with its own
+ * count. */
+static int gso_refused(sk_udp *u, int err, size_t seg)
+{
+    if (err == EMSGSIZE) {
+        if (u->gso_seg_max == 0 || seg < u->gso_seg_max)
+            u->gso_seg_max = seg;
+        return 1;
+    }
+    if (err == EIO || err == EINVAL || err == ENOPROTOOPT || err == EOPNOTSUPP) {
+        u->gso = -1;
+        return 1;
+    }
+    return 0;
+}
+
+static int same_dest(const sk_addr *a, const sk_addr *b)
+{
+    return a->len == b->len && memcmp(a->u.bytes, b->u.bytes, a->len) == 0;
+}
+
+/* How many of m[0, n) go in one message from m[0]: a run to one destination of one
+ * size, whose last may be shorter (but not empty: the kernel would not see it), at
+ * most room datagrams. */
+static size_t gso_run(const sk_udp *u, const sk_dgram *m, size_t n, size_t room)
+{
+    const size_t seg = m[0].len;
+    size_t k = 1, total = seg;
+    if (seg == 0 || (u->gso_seg_max != 0 && seg >= u->gso_seg_max))
+        return 1;
+    if (n > room)
+        n = room;
+    if (n > GSO_SEGS)
+        n = GSO_SEGS;
+    while (k < n) {
+        const sk_dgram *d = &m[k];
+        if (d->len == 0 || d->len > seg || total + d->len > GSO_BYTES || !same_dest(&m[0].addr, &d->addr))
+            break;
+        total += d->len;
+        k++;
+        if (d->len < seg)
+            break;
+    }
+    return k;
+}
+
+/* The control message that makes hdr a run of datagrams of seg bytes. */
+static void gso_set(struct msghdr *h, gso_ctl *ctl, size_t seg)
+{
+    struct cmsghdr *c;
+    uint16_t v = (uint16_t)seg;
+    memset(ctl, 0, sizeof *ctl);
+    h->msg_control = ctl->bytes;
+    h->msg_controllen = sizeof ctl->bytes;
+    c = CMSG_FIRSTHDR(h);
+    c->cmsg_level = IPPROTO_UDP;
+    c->cmsg_type = UDP_SEGMENT;
+    c->cmsg_len = CMSG_LEN(sizeof v);
+    memcpy(CMSG_DATA(c), &v, sizeof v);
+}
+#endif
+
 int sk_udp_send_batch(sk_udp *udp, const sk_dgram *msgs, size_t count, size_t *sent, int timeout_ms)
 {
     sk__mmsghdr hdr[BATCH];
-    struct iovec iov[BATCH];
+    struct iovec iov[SEND_DGRAMS];
     struct sockaddr_storage ss[BATCH];
+    size_t segs[BATCH]; /* datagrams in each message */
+#if SK__UDP_GSO
+    gso_ctl ctl[BATCH];
+#endif
     sk__deadline dl;
     size_t done = 0;
-    int rc = SK_OK;
+    int rc = SK_OK, gso = 0;
 
     if (sent != NULL)
         *sent = 0;
@@ -279,23 +539,78 @@ int sk_udp_send_batch(sk_udp *udp, const sk_dgram *msgs, size_t count, size_t *s
     if ((rc = sk__check_cancelled(&udp->s)) != SK_OK || (rc = sk__deadline_defer(&dl, timeout_ms)) != SK_OK)
         return rc;
     while (rc == SK_OK && done < count) {
+        size_t nmsg = 0, niov = 0, pos = done;
         sk__xfer x;
+#if SK__UDP_GSO
+        gso = count - done > 1 && gso_usable(udp);
+#endif
+        while (nmsg < BATCH && pos < count && niov < SEND_DGRAMS) {
+            const sk_dgram *m = &msgs[pos];
+            socklen_t sl;
+            size_t k = 1;
+#if SK__UDP_GSO
+            if (gso)
+                k = gso_run(udp, m, count - pos, SEND_DGRAMS - niov);
+#endif
+            dest_addr(udp, m->addr.len ? &m->addr : NULL, &ss[nmsg], &sl);
+            for (size_t j = 0; j < k; j++) {
+                iov[niov + j].iov_base = m[j].buf;
+                iov[niov + j].iov_len = m[j].len;
+            }
+            memset(&hdr[nmsg], 0, sizeof hdr[nmsg]);
+            hdr[nmsg].msg_hdr.msg_iov = &iov[niov];
+            hdr[nmsg].msg_hdr.msg_iovlen = k;
+            hdr[nmsg].msg_hdr.msg_name = sl ? &ss[nmsg] : NULL;
+            hdr[nmsg].msg_hdr.msg_namelen = sl;
+#if SK__UDP_GSO
+            if (k > 1)
+                gso_set(&hdr[nmsg].msg_hdr, &ctl[nmsg], m->len);
+#endif
+            segs[nmsg++] = k;
+            niov += k;
+            pos += k;
+        }
         sk__xfer_buf(&x, SK__MMSG_SEND, NULL, 0, 1);
         x.mmsg = hdr;
-        x.count = count - done < BATCH ? count - done : BATCH;
-        for (size_t i = 0; i < x.count; i++) {
-            const sk_dgram *m = &msgs[done + i];
-            socklen_t sl;
-            dest_addr(udp, m->addr.len ? &m->addr : NULL, &ss[i], &sl);
-            batch_hdr(&hdr[i], &iov[i], m->buf, m->len, &ss[i], sl);
-        }
+        x.count = nmsg;
         rc = sk__io_run(&udp->s, &x, &dl);
-        done += x.done;
+        for (size_t i = 0; i < x.done; i++)
+            done += segs[i];
+#if SK__UDP_GSO
+        /* The offload refused: the same datagrams again, without it. */
+        if (rc != SK_OK && x.done < nmsg && segs[x.done] > 1 && gso_refused(udp, errno, msgs[done].len))
+            rc = SK_OK;
+#endif
     }
+    (void)gso;
     if (sent != NULL)
         *sent = done;
     return rc;
 }
+
+#if SK__UDP_GRO
+/* sk_udp_recv_batch once GRO was on: what rx holds (a fill first when it is empty),
+ * one datagram per slot. */
+static int gro_recv_batch(sk_udp *u, sk_dgram *msgs, size_t count, size_t *received, sk__deadline *dl)
+{
+    size_t n = 0;
+    int rc;
+    if (u->rx->cur == u->rx->n && (rc = gro_fill(u, dl)) != SK_OK) {
+        gro_note(u);
+        return rc;
+    }
+    while (n < count && u->rx->cur < u->rx->n) {
+        sk_dgram *m = &msgs[n++];
+        gro_take(u, m->buf, m->len, &m->received, &m->full_len, &m->addr);
+        m->truncated = m->full_len > m->len;
+        m->reserved = 0;
+    }
+    gro_note(u);
+    if (received != NULL)
+        *received = n;
+    return SK_OK;
+}
+#endif
 
 int sk_udp_recv_batch(sk_udp *udp, sk_dgram *msgs, size_t count, size_t *received, int timeout_ms)
 {
@@ -319,6 +634,10 @@ int sk_udp_recv_batch(sk_udp *udp, sk_dgram *msgs, size_t count, size_t *receive
     if ((rc = sk__check_cancelled(&udp->s)) != SK_OK || (rc = sk__deadline_defer(&dl, timeout_ms)) != SK_OK ||
         count == 0)
         return rc;
+#if SK__UDP_GRO
+    if (udp->rx != NULL)
+        return gro_recv_batch(udp, msgs, x.count, received, &dl);
+#endif
     for (size_t i = 0; i < x.count; i++)
         batch_hdr(&hdr[i], &iov[i], msgs[i].buf, msgs[i].len, &ss[i], sizeof ss[i]);
     if ((rc = sk__io_run(&udp->s, &x, &dl)) != SK_OK)
@@ -383,5 +702,6 @@ void sk_udp_close(sk_udp *udp)
     sk__preg_forget(&udp->preg);
     close(udp->s.fd);
     sk__unix_file_release(&udp->file);
+    free(udp->rx);
     free(udp);
 }

@@ -155,10 +155,21 @@ SK_API int sk_udp_recv(sk_udp *udp, void *buf, size_t cap, size_t *received, int
 
 /**
  * @brief Send several datagrams with as few system calls as the system allows
- *        (@c sendmmsg, up to 64 datagrams each).
+ *        (@c sendmmsg, up to 64 messages each), and on Linux as few messages as it
+ *        allows (@c UDP_SEGMENT).
  *
  * Waits (within @p timeout_ms) only while the system has no buffer space. Stops at the
  * first datagram that fails and says how many left before it.
+ *
+ * Where the kernel has segmentation offload (Linux 4.18, asked once per endpoint), a
+ * run of consecutive datagrams to the same destination (equal @c addr) and of the
+ * same length, of which the last may be shorter, goes as one message that the system
+ * cuts back into those datagrams (at most 64 of them and 65507 bytes a message): the
+ * receiver gets the same datagrams, in the same order, as without it. Where the
+ * kernel refuses the offload for the endpoint, its datagrams are sent again
+ * without it, and later batches go without it (after an @c EMSGSIZE, only datagrams
+ * of that length or longer: the route's MTU is below them). Nothing else changes: a
+ * failed message reports the count of the datagrams before its first one.
  *
  * @param udp         An endpoint.
  * @param msgs        The datagrams: @c buf, @c len and @c addr of each are read (an empty
@@ -187,6 +198,10 @@ SK_API int sk_udp_send_batch(sk_udp *udp, const sk_dgram *msgs, size_t count, si
  * @param count           How many slots; 0 succeeds at once.
  * @param[out] received   Datagrams received (0 on failure); may be NULL.
  * @param timeout_ms      Budget in milliseconds, 0, or #SK_FOREVER.
+ * With #sk_udp_set_gro on, each slot still gets one datagram: what the system
+ * delivered coalesced is cut into its datagrams here, and those that do not fit in
+ * this call's slots are kept for the next receive (with no system call then).
+ *
  * @return #SK_OK (at least one datagram); #SK_ETIMEDOUT; #SK_ECONNREFUSED; #SK_EINVAL;
  *         #SK_ENOMEM; #SK_EOS.
  */
@@ -254,6 +269,33 @@ SK_API int sk_udp_set_bind_device(sk_udp *u, const char *ifname);
  * @return #SK_OK; #SK_EINVAL; #SK_ECANCELED; #SK_EOS (@c EPERM without the capability).
  */
 SK_API int sk_udp_set_mark(sk_udp *u, unsigned mark);
+
+/**
+ * @brief Receive datagrams coalesced by the system (@c UDP_GRO, Linux 5.0), and
+ *        hand them out one by one.
+ *
+ * With it on, the system may deliver several datagrams of one sender (on loopback:
+ * those sent as one #sk_udp_send_batch run) as one buffer; #sk_udp_recv_batch,
+ * #sk_udp_recv and #sk_udp_recvfrom cut it back into those datagrams, each with its
+ * length and sender, so no call ever returns a coalesced buffer. One system call
+ * then takes up to 8 such buffers (each up to 64 datagrams), and a coalesced buffer
+ * takes far less of the receive buffer than its datagrams apart: a burst that
+ * would overflow it loses less. A datagram larger than the caller's buffer is
+ * #SK_ETRUNCATED (or flagged, in a batch) as without GRO.
+ *
+ * The first call with @p on set allocates the endpoint's receive area (512 KiB,
+ * freed by #sk_udp_close); from then on every receive copies out of it, even after
+ * GRO is turned off again (buffers the system coalesced before stay so). Receives
+ * take datagrams already held first, without a system call; a poller reports an
+ * endpoint that holds some as readable. Call it from the receiving thread, or when
+ * no receive runs.
+ *
+ * @param u   An IPv4 or IPv6 endpoint.
+ * @param on  Non-zero to receive coalesced buffers, 0 to stop.
+ * @return #SK_OK; #SK_EINVAL (NULL, a Unix endpoint); #SK_ENOMEM; #SK_ECANCELED;
+ *         #SK_EOS (@c errno @c ENOPROTOOPT where the system lacks it).
+ */
+SK_API int sk_udp_set_gro(sk_udp *u, int on);
 
 /**
  * @brief Join a multicast group: datagrams sent to it (at the endpoint's port) arrive.

@@ -23,6 +23,7 @@
 #include <math.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <netinet/udp.h>
 #include <poll.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -610,6 +611,155 @@ static void peer_udp_source(struct bench_run *r, int burst)
     close(s);
 }
 
+/* The offload workloads' 1200-byte datagrams: UDP_GRO buffers of up to 64 KiB. */
+#define BIG_MSGS 8
+#define BIG_BUF 65536
+
+/* For K_UDP_BIG_SEND: counts and checks 1200-byte datagrams until an end marker, with
+ * UDP_GRO on and recvmmsg of 8 buffers, so that the receiver is not what limits the
+ * sender, whether its datagrams come coalesced (UDP_SEGMENT) or one by one. */
+static void peer_udp_big_sink(struct bench_run *r)
+{
+    static unsigned char bufs[BIG_MSGS][BIG_BUF];
+    static union {
+        size_t align;
+        char b[64];
+    } ctl[BIG_MSGS];
+    struct iovec iov[BIG_MSGS];
+    struct mmsghdr mm[BIG_MSGS];
+    uint64_t count = 0, next = 0;
+    int idle = 0, on = 1, end = 0;
+    struct timeval tv = {0, 100000};
+    (void)on;
+    setsockopt(r->peer_fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    while (!end) {
+        int k;
+        memset(mm, 0, sizeof mm);
+        for (int i = 0; i < BIG_MSGS; i++) {
+            iov[i].iov_base = bufs[i];
+            iov[i].iov_len = BIG_BUF;
+            mm[i].msg_hdr.msg_iov = &iov[i];
+            mm[i].msg_hdr.msg_iovlen = 1;
+            mm[i].msg_hdr.msg_control = ctl[i].b;
+            mm[i].msg_hdr.msg_controllen = sizeof ctl[i].b;
+        }
+        k = recvmmsg(r->peer_fd, mm, BIG_MSGS, MSG_WAITFORONE, NULL);
+        if (k < 0) {
+            if (errno == EINTR)
+                continue;
+            if ((errno == EAGAIN || errno == EWOULDBLOCK) && ++idle < 10 * PEER_WAIT_S)
+                continue;
+            peer_fail(r, "peer: udp recvmmsg after %llu: %s", (unsigned long long)count, strerror(errno));
+            break;
+        }
+        idle = 0;
+        for (int i = 0; i < k && !end; i++) {
+            size_t len = mm[i].msg_len, seg = len;
+            for (struct cmsghdr *c = CMSG_FIRSTHDR(&mm[i].msg_hdr); c != NULL; c = CMSG_NXTHDR(&mm[i].msg_hdr, c))
+                if (c->cmsg_level == IPPROTO_UDP && c->cmsg_type == UDP_GRO) {
+                    int g;
+                    memcpy(&g, CMSG_DATA(c), sizeof g);
+                    seg = (size_t)g;
+                }
+            if (bench_is_marker(bufs[i], len)) {
+                end = 1;
+                break;
+            }
+            for (size_t off = 0; off < len; off += seg) {
+                uint64_t sq;
+                const unsigned char *d = bufs[i] + off;
+                memcpy(&sq, d, sizeof sq);
+                if (seg != BENCH_DGRAM_BIG || len - off < seg || sq < next ||
+                    bench_check_msg(d, BENCH_DGRAM_BIG, sq) != 0) {
+                    peer_fail(r, "peer: datagram %llu (after %llu) differs", (unsigned long long)sq,
+                              (unsigned long long)next);
+                    end = 1;
+                    break;
+                }
+                next = sq + 1;
+                count++;
+            }
+        }
+    }
+    r->peer_count = count;
+    set_stop(r);
+}
+
+/* For K_UDP_BIG_BURST: n 1200-byte datagrams in bursts of BENCH_BURST sent at once
+ * (sendmmsg of 4 UDP_SEGMENT messages of 50 datagrams, 200 a call), 50 ms apart so
+ * that a receiver can drain its queue between them, then markers. */
+static void peer_udp_big_source(struct bench_run *r)
+{
+    enum { M = 4, SEGS = 50 };
+    static unsigned char bufs[M][SEGS * BENCH_DGRAM_BIG];
+    static union {
+        size_t align;
+        char b[CMSG_SPACE(sizeof(uint16_t))];
+    } ctl[M];
+    struct iovec iov[M];
+    struct mmsghdr mm[M];
+    struct sockaddr_in to = loopback(r->peer_port);
+    uint64_t seq = 0;
+    uint16_t segsize = BENCH_DGRAM_BIG;
+    int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (s < 0 || connect(s, (struct sockaddr *)&to, sizeof to) != 0) {
+        peer_fail(r, "peer: udp socket: %s", strerror(errno));
+        if (s >= 0)
+            close(s);
+        return;
+    }
+    set_timeouts(s, PEER_WAIT_S);
+    memset(mm, 0, sizeof mm);
+    memset(ctl, 0, sizeof ctl);
+    for (int i = 0; i < M; i++) {
+        struct cmsghdr *c;
+        iov[i].iov_base = bufs[i];
+        mm[i].msg_hdr.msg_iov = &iov[i];
+        mm[i].msg_hdr.msg_iovlen = 1;
+        mm[i].msg_hdr.msg_control = ctl[i].b;
+        mm[i].msg_hdr.msg_controllen = sizeof ctl[i].b;
+        c = CMSG_FIRSTHDR(&mm[i].msg_hdr);
+        c->cmsg_level = IPPROTO_UDP;
+        c->cmsg_type = UDP_SEGMENT;
+        c->cmsg_len = CMSG_LEN(sizeof segsize);
+        memcpy(CMSG_DATA(c), &segsize, sizeof segsize);
+    }
+    if (peer_wait_go(r) != 0) {
+        close(s);
+        return;
+    }
+    while (seq < r->n && !stopped(r)) {
+        uint64_t q = seq;
+        int k = 0, sent;
+        if (seq > 0 && seq % BENCH_BURST == 0) {
+            struct timespec pause = {0, 50000000};
+            nanosleep(&pause, NULL);
+        }
+        /* This call stops at the end of the burst it is in. */
+        uint64_t end = (seq / BENCH_BURST + 1) * BENCH_BURST < r->n ? (seq / BENCH_BURST + 1) * BENCH_BURST : r->n;
+        for (; k < M && q < end; k++) {
+            size_t segs = end - q < SEGS ? (size_t)(end - q) : SEGS;
+            for (size_t j = 0; j < segs; j++)
+                bench_fill_msg(bufs[k] + j * BENCH_DGRAM_BIG, BENCH_DGRAM_BIG, q + j);
+            iov[k].iov_len = segs * BENCH_DGRAM_BIG;
+            q += segs;
+        }
+        sent = sendmmsg(s, mm, (unsigned)k, MSG_NOSIGNAL);
+        if (sent > 0) {
+            for (int i = 0; i < sent; i++)
+                seq += iov[i].iov_len / BENCH_DGRAM_BIG;
+            continue;
+        }
+        if (errno == EINTR || errno == ENOBUFS || errno == EAGAIN)
+            continue;
+        peer_fail(r, "peer: udp UDP_SEGMENT sendmmsg %llu: %s", (unsigned long long)seq, strerror(errno));
+        break;
+    }
+    r->peer_count = seq;
+    peer_udp_markers(r, s);
+    close(s);
+}
+
 static void *peer_main(void *arg)
 {
     struct bench_run *r = arg;
@@ -645,6 +795,8 @@ static void *peer_main(void *arg)
     case K_UDP_SEND: peer_udp_sink(r); break;
     case K_UDP_RECV: peer_udp_source(r, 0); break;
     case K_UDP_BURST: peer_udp_source(r, 1); break;
+    case K_UDP_BIG_SEND: peer_udp_big_sink(r); break;
+    case K_UDP_BIG_BURST: peer_udp_big_source(r); break;
     case K_KINDS: break;
     }
     if (c >= 0)
@@ -666,7 +818,7 @@ int bench_peer_start(struct bench_run *r, int port)
 /* The kinds whose peer exists before the measured side (it listens or is bound). */
 static int peer_first(int kind)
 {
-    return kind != K_ACCEPT && kind != K_UDP_RECV && kind != K_UDP_BURST;
+    return kind != K_ACCEPT && kind != K_UDP_RECV && kind != K_UDP_BURST && kind != K_UDP_BIG_BURST;
 }
 
 /* ------------------------------------------------------------------------------ */
@@ -733,6 +885,15 @@ static const struct variant variants[] = {
     {"udp-recv-batch-sockkit", K_UDP_RECV, sk_udp_recv_batch_, 64, 1, "sk_udp_recv_batch, up to 64 per call"},
     {"udp-burst-raw", K_UDP_BURST, raw_udp_burst, 0, 0, "recv() per datagram; sender uses sendmmsg"},
     {"udp-burst-sockkit", K_UDP_BURST, sk_udp_burst, 64, 1, "sk_udp_recv_batch, up to 64 per call"},
+    /* UDP offloads (issue 15): 1200-byte datagrams. */
+    {"udp1200-mmsg-raw", K_UDP_BIG_SEND, raw_udp_big_send, 0, 0, "connected socket, sendmmsg() of 64"},
+    {"udp1200-gso-raw", K_UDP_BIG_SEND, raw_udp_big_send, 1, 0,
+     "connected socket, sendmmsg() of 64 as UDP_SEGMENT runs (54 + 10)"},
+    {"udp1200-batch-sockkit", K_UDP_BIG_SEND, sk_udp_big_send, 64, 1, "sk_udp_send_batch, 64 per call"},
+    {"udp1200-burst-raw", K_UDP_BIG_BURST, raw_udp_big_burst, 0, 0, "recv() per datagram; sender: UDP_SEGMENT"},
+    {"udp1200-burst-batch-sockkit", K_UDP_BIG_BURST, sk_udp_big_burst, 0, 1, "sk_udp_recv_batch of 64, no GRO"},
+    {"udp1200-burst-gro-sockkit", K_UDP_BIG_BURST, sk_udp_big_burst, 1, 1,
+     "sk_udp_set_gro + sk_udp_recv_batch of 64"},
 };
 #undef TO
 #define NVARIANTS (sizeof variants / sizeof variants[0])
@@ -787,6 +948,15 @@ static const struct row rows[] = {
     {"udp-recv-mmsg", "UDP 64 B: recv_batch vs raw recvmmsg", "udp-recv-mmsg-raw", "udp-recv-batch-sockkit",
      U_DGRAMS, 1},
     {"udp-burst", "UDP burst: recv_batch vs recv()", "udp-burst-raw", "udp-burst-sockkit", U_DGRAMS, 1},
+    /* UDP offloads (issue 15): datagrams received per second. */
+    {"udp1200-gso", "UDP 1200 B: send_batch (GSO) vs sendmmsg", "udp1200-mmsg-raw", "udp1200-batch-sockkit",
+     U_DGRAMS, 1},
+    {"udp1200-gso-twin", "UDP 1200 B: send_batch vs raw GSO", "udp1200-gso-raw", "udp1200-batch-sockkit", U_DGRAMS,
+     1},
+    {"udp1200-burst", "UDP 1200 B burst: batch+GRO vs recv()", "udp1200-burst-raw", "udp1200-burst-gro-sockkit",
+     U_DGRAMS, 1},
+    {"udp1200-burst-nogro", "UDP 1200 B burst: batch vs recv()", "udp1200-burst-raw",
+     "udp1200-burst-batch-sockkit", U_DGRAMS, 1},
 };
 #define NROWS (sizeof rows / sizeof rows[0])
 
@@ -834,6 +1004,8 @@ static const uint64_t full_n[K_KINDS] = {
     [K_LINES1K] = 300000,
     [K_HEADBODY] = 1000000,
     [K_UDP_BURST] = 300000,
+    [K_UDP_BIG_SEND] = 300000,
+    [K_UDP_BIG_BURST] = 30000, /* 20 bursts, 50 ms apart */
 };
 static const uint64_t smoke_n[K_KINDS] = {
     [K_BULK_SEND] = 64,      /* 4 MiB */
@@ -850,6 +1022,8 @@ static const uint64_t smoke_n[K_KINDS] = {
     [K_LINES1K] = 2000,
     [K_HEADBODY] = 20000,
     [K_UDP_BURST] = 2000,
+    [K_UDP_BIG_SEND] = 2000,
+    [K_UDP_BIG_BURST] = 2000,
 };
 
 static uint64_t ops_for(int kind)
@@ -898,6 +1072,12 @@ static int open_peer_socket(struct bench_run *r, int type)
     return 0;
 }
 
+static int is_udp(int kind)
+{
+    return kind == K_UDP_SEND || kind == K_UDP_RECV || kind == K_UDP_BURST || kind == K_UDP_BIG_SEND ||
+           kind == K_UDP_BIG_BURST;
+}
+
 static struct result run_variant(const struct variant *v, uint64_t n, double *lat_us)
 {
     struct bench_run r;
@@ -917,7 +1097,16 @@ static struct result run_variant(const struct variant *v, uint64_t n, double *la
 
     alarm(opt.smoke ? 60 : 600); /* a hung run ends the program (SIGALRM) */
     if (peer_first(v->kind)) {
-        rc = open_peer_socket(&r, v->kind == K_UDP_SEND ? SOCK_DGRAM : SOCK_STREAM);
+        rc = open_peer_socket(&r, v->kind == K_UDP_SEND || v->kind == K_UDP_BIG_SEND ? SOCK_DGRAM : SOCK_STREAM);
+        if (rc == 0 && v->kind == K_UDP_BIG_SEND) {
+            /* Before the sender starts: UDP_GRO, and room for what the sender outruns
+             * the receiver by (forced past rmem_max as root). */
+            int on = 1, big = 64 << 20;
+            setsockopt(r.peer_fd, SOL_SOCKET, SO_RCVBUF, &big, sizeof big);
+            setsockopt(r.peer_fd, SOL_SOCKET, SO_RCVBUFFORCE, &big, sizeof big);
+            if (setsockopt(r.peer_fd, IPPROTO_UDP, UDP_GRO, &on, sizeof on) != 0)
+                rc = bench_fail(&r, "UDP_GRO on the receiver: %s", strerror(errno));
+        }
         if (rc == 0)
             rc = bench_peer_start(&r, r.peer_port);
     }
@@ -952,7 +1141,8 @@ static struct result run_variant(const struct variant *v, uint64_t n, double *la
     } else {
         uint64_t ops = v->kind == K_BULK_SEND || v->kind == K_BULK_RECV ? r.done / BENCH_CHUNK : r.done;
         res.ok = 1;
-        res.rate = rate_of(v->kind, r.done, res.secs);
+        /* Offloaded sends: what the receiver got (what a sender loses is no speed). */
+        res.rate = rate_of(v->kind, v->kind == K_UDP_BIG_SEND ? r.peer_count : r.done, res.secs);
         res.cpu_ns_op = ops > 0 ? (double)(r.cpu1 - r.cpu0) / (double)ops : NAN;
     }
     pthread_cond_destroy(&r.cv);
@@ -1112,9 +1302,9 @@ static int run_only(void)
         res.done /= BENCH_CHUNK;
     printf("%s: %llu of %llu ops in %.3f s: %.1f ops/s", v->name, (unsigned long long)res.done,
            (unsigned long long)n, res.secs, (double)res.done / res.secs);
-    if (v->kind == K_UDP_SEND)
+    if (v->kind == K_UDP_SEND || v->kind == K_UDP_BIG_SEND)
         printf(" (peer received %llu)", (unsigned long long)res.peer_count);
-    if (v->kind == K_UDP_RECV || v->kind == K_UDP_BURST)
+    if (v->kind == K_UDP_RECV || v->kind == K_UDP_BURST || v->kind == K_UDP_BIG_BURST)
         printf(" (lost %llu)", (unsigned long long)res.extra);
     printf(", measured thread cpu %.0f ns/op\n", res.cpu_ns_op);
     return 0;
@@ -1177,12 +1367,13 @@ static int run_table(void)
             }
             rate[vi][round] = res.rate;
             cpu[vi][round] = res.cpu_ns_op;
-            loss[vi][round] = v->kind == K_UDP_SEND ? (double)(res.done - res.peer_count) : (double)res.extra;
+            loss[vi][round] = v->kind == K_UDP_SEND || v->kind == K_UDP_BIG_SEND ? (double)(res.done - res.peer_count)
+                                                                               : (double)res.extra;
             percall[vi][round] = res.calls > 0 ? (double)(res.done + 1) / (double)res.calls : NAN;
             if (opt.verbose) {
                 fprintf(stderr, "  round %d %-26s %12.1f %-6s cpu %9.0f ns/op", round + 1, v->name, res.rate,
                         v->kind == K_BULK_SEND || v->kind == K_BULK_RECV ? "MiB/s" : "ops/s", res.cpu_ns_op);
-                if (v->kind == K_UDP_SEND || v->kind == K_UDP_RECV || v->kind == K_UDP_BURST)
+                if (is_udp(v->kind))
                     fprintf(stderr, "  lost %.0f of %llu", loss[vi][round], (unsigned long long)res.n);
                 fprintf(stderr, "\n");
             }
@@ -1248,7 +1439,7 @@ static int run_table(void)
         for (int k = 0; k < norder; k++) {
             const struct variant *v = order[k];
             size_t vi = (size_t)(v - variants);
-            if (v->kind != K_UDP_SEND && v->kind != K_UDP_RECV && v->kind != K_UDP_BURST)
+            if (!is_udp(v->kind))
                 continue;
             if (!header) {
                 printf("\n%-26s %14s %12s %11s   %s\n", "UDP variant", "datagrams/run", "lost median",
@@ -1258,7 +1449,7 @@ static int run_table(void)
             {
                 /* Receivers: datagrams (the end marker included) per receive call. */
                 char pc[32] = "";
-                if (v->kind != K_UDP_SEND)
+                if (v->kind != K_UDP_SEND && v->kind != K_UDP_BIG_SEND)
                     snprintf(pc, sizeof pc, "%.2f", median(percall[vi], R));
                 printf("%-26s %14llu %12.0f %11s   (", v->name, (unsigned long long)ops_for(v->kind),
                        median(loss[vi], R), pc);

@@ -15,6 +15,9 @@
 #define BENCH_PING 32           /* ping-pong message */
 #define BENCH_MSG 64            /* one-way message */
 #define BENCH_DGRAM 64          /* UDP datagram */
+#define BENCH_DGRAM_BIG 1200    /* UDP datagram of the offload workloads (QUIC's usual size) */
+#define BENCH_BURST 1500        /* K_UDP_BIG_BURST: datagrams sent at once (1.8 MB) */
+#define BENCH_BURST_RCVBUF (1 << 20) /* ... into a receive buffer of 1 MiB (both receivers) */
 #define BENCH_REQ_HEAD 4        /* request/response: a 4-byte header ... */
 #define BENCH_REQ_BODY 60       /* ... then a 60-byte body, answered with 64 bytes */
 #define BENCH_LINE 64           /* delimited line, '\n' last */
@@ -38,6 +41,9 @@ enum bench_kind {
     K_LINES1K,    /* the same with 1024-byte lines */
     K_HEADBODY,   /* measured writes an 8-byte header and a 56-byte body per message */
     K_UDP_BURST,  /* peer sends a burst as fast as it can, measured receives: losses */
+    K_UDP_BIG_SEND,  /* measured sends 1200 B datagrams, peer receives with UDP_GRO and counts */
+    K_UDP_BIG_BURST, /* peer sends 1200 B datagrams in UDP_SEGMENT runs as fast as it can,
+                        measured receives: losses */
     K_KINDS
 };
 
@@ -123,6 +129,8 @@ int raw_reqresp(struct bench_run *r);       /* opt: TCP_NODELAY on (1) or left o
 int raw_lines(struct bench_run *r);         /* opt: 0 one recv per line, else own buffer of opt bytes */
 int raw_headbody(struct bench_run *r);      /* opt: 0 two send()s, 1 sendmsg() */
 int raw_udp_burst(struct bench_run *r);     /* one recv() per datagram */
+int raw_udp_big_send(struct bench_run *r);  /* 1200 B, 64 per call: opt 0 sendmmsg(), 1 sendmmsg() of UDP_SEGMENT runs */
+int raw_udp_big_burst(struct bench_run *r); /* 1200 B, one recv() per datagram */
 
 int sk_bulk_send(struct bench_run *r);      /* opt: timeout_ms for every call */
 int sk_bulk_recv(struct bench_run *r);
@@ -142,5 +150,9 @@ int sk_headbody(struct bench_run *r);       /* sk_tcp_send_allv */
 int sk_udp_send_batch_(struct bench_run *r); /* opt: datagrams per call */
 int sk_udp_recv_batch_(struct bench_run *r); /* opt: datagrams per call */
 int sk_udp_burst(struct bench_run *r);      /* opt: datagrams per call */
+
+/* UDP offloads (issue 15). */
+int sk_udp_big_send(struct bench_run *r);   /* 1200 B, sk_udp_send_batch; opt: datagrams per call */
+int sk_udp_big_burst(struct bench_run *r);  /* 1200 B, sk_udp_recv_batch of 64; opt 1: sk_udp_set_gro on */
 
 #endif /* SK_BENCH_H */

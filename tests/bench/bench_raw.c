@@ -9,6 +9,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <netinet/udp.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -359,6 +360,129 @@ int raw_udp_recv(struct bench_run *r)
 int raw_udp_burst(struct bench_run *r)
 {
     return udp_recv_loop(r, 0);
+}
+
+/* 1200-byte datagrams, 64 per call, to a connected peer: opt 0 sendmmsg() of 64
+ * messages (what a careful program does without offloads), opt 1 sendmmsg() of two
+ * UDP_SEGMENT messages (54 datagrams, the most 65507 bytes hold, and 10): the raw
+ * twin of sk_udp_send_batch with GSO. */
+int raw_udp_big_send(struct bench_run *r)
+{
+    enum { B = 64, RUN = 54 };
+    static unsigned char d[B][BENCH_DGRAM_BIG];
+    static union {
+        size_t align;
+        char b[CMSG_SPACE(sizeof(uint16_t))];
+    } ctl[2];
+    struct iovec iov[B];
+    struct mmsghdr mm[B];
+    struct sockaddr_in to = lo(r->peer_port);
+    uint16_t seg = BENCH_DGRAM_BIG;
+    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return bench_fail(r, "socket: %s", strerror(errno));
+    if (connect(fd, (struct sockaddr *)&to, sizeof to) != 0)
+        return fail_close(r, fd, "connect");
+    for (int i = 0; i < B; i++) {
+        iov[i].iov_base = d[i];
+        iov[i].iov_len = BENCH_DGRAM_BIG;
+    }
+    bench_start(r);
+    for (uint64_t i = 0; i < r->n;) {
+        unsigned k = (unsigned)(r->n - i < B ? r->n - i : B), nmsg = 0;
+        int sent;
+        for (unsigned j = 0; j < k; j++)
+            bench_fill_msg(d[j], BENCH_DGRAM_BIG, i + j);
+        memset(mm, 0, sizeof mm);
+        if (r->opt == 1) {
+            for (unsigned j = 0; j < k; nmsg++) {
+                unsigned segs = k - j < RUN ? k - j : RUN;
+                mm[nmsg].msg_hdr.msg_iov = &iov[j];
+                mm[nmsg].msg_hdr.msg_iovlen = segs;
+                if (segs > 1) {
+                    struct cmsghdr *c;
+                    mm[nmsg].msg_hdr.msg_control = ctl[nmsg].b;
+                    mm[nmsg].msg_hdr.msg_controllen = sizeof ctl[nmsg].b;
+                    c = CMSG_FIRSTHDR(&mm[nmsg].msg_hdr);
+                    c->cmsg_level = IPPROTO_UDP;
+                    c->cmsg_type = UDP_SEGMENT;
+                    c->cmsg_len = CMSG_LEN(sizeof seg);
+                    memcpy(CMSG_DATA(c), &seg, sizeof seg);
+                }
+                j += segs;
+            }
+        } else {
+            for (; nmsg < k; nmsg++) {
+                mm[nmsg].msg_hdr.msg_iov = &iov[nmsg];
+                mm[nmsg].msg_hdr.msg_iovlen = 1;
+            }
+        }
+        /* A short count is resumed from the first unsent message. */
+        for (unsigned j = 0; j < nmsg; j += (unsigned)sent) {
+            sent = sendmmsg(fd, mm + j, nmsg - j, MSG_NOSIGNAL);
+            if (sent < 0) {
+                if (errno == EINTR) {
+                    sent = 0;
+                    continue;
+                }
+                return fail_close(r, fd, "sendmmsg");
+            }
+        }
+        i += k;
+    }
+    bench_stop(r);
+    r->done = r->n;
+    bench_udp_send_markers(r, fd);
+    close(fd);
+    return 0;
+}
+
+/* One recv() per 1200-byte datagram until an end marker: what a burst loses when
+ * every datagram costs a system call and its own place in the receive queue. */
+int raw_udp_big_burst(struct bench_run *r)
+{
+    static unsigned char d[2048];
+    struct sockaddr_in me = lo(0);
+    socklen_t len = sizeof me;
+    uint64_t next = 0;
+    int fd = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return bench_fail(r, "socket: %s", strerror(errno));
+    if (bind(fd, (struct sockaddr *)&me, sizeof me) != 0 || getsockname(fd, (struct sockaddr *)&me, &len) != 0 ||
+        set_timeo(fd, SO_RCVTIMEO, BENCH_TIMEOUT_MS) != 0 ||
+        setsockopt(fd, SOL_SOCKET, SO_RCVBUF, &(int){BENCH_BURST_RCVBUF}, sizeof(int)) != 0)
+        return fail_close(r, fd, "bind");
+    if (bench_peer_start(r, ntohs(me.sin_port)) != 0) {
+        close(fd);
+        return -1;
+    }
+    bench_start(r);
+    bench_go(r);
+    for (;;) {
+        uint64_t seq;
+        ssize_t k = recv(fd, d, sizeof d, 0);
+        if (k < 0) {
+            if (errno == EINTR)
+                continue;
+            return fail_close(r, fd, "recv");
+        }
+        r->calls++;
+        if (bench_is_marker(d, (size_t)k))
+            break;
+        memcpy(&seq, d, sizeof seq);
+        if (k != BENCH_DGRAM_BIG || seq < next || seq >= r->n || bench_check_msg(d, (size_t)k, seq) != 0) {
+            close(fd);
+            return bench_fail(r, "datagram %llu (expected >= %llu) differs", (unsigned long long)seq,
+                              (unsigned long long)next);
+        }
+        next = seq + 1;
+        r->done++;
+    }
+    bench_stop(r);
+    __atomic_store_n(&r->stop, 1, __ATOMIC_RELEASE);
+    close(fd);
+    r->extra = r->n - r->done;
+    return 0;
 }
 
 int raw_accept(struct bench_run *r)
