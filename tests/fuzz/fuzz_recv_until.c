@@ -1,4 +1,4 @@
-/* Fuzz harness: sk_tcp_recv_until, the line reader, against a model.
+/* Fuzz harness: sk_tcp_recv_until and sk_tcp_recv_slice, the line readers, against a model.
  *
  * The input is a delimiter, a buffer size, a call mix and then the stream itself cut
  * into chunks. The harness writes each chunk into one end of a Unix stream connection
@@ -13,7 +13,9 @@
  * and the bytes stored always equal the stream's next bytes (nothing lost, repeated
  * or reordered), *len is right on failure too, sk_tcp_buffered never exceeds what
  * arrived and is 0 once everything was taken. Some calls are sk_tcp_recv instead
- * (mixing them is allowed): 1 to k bytes, the stream's next ones.
+ * (mixing them is allowed): 1 to k bytes, the stream's next ones. Others are
+ * sk_tcp_recv_slice, whose model is the same with the read buffer's size for cap,
+ * except that a timeout takes nothing (the partial record stays buffered, all of it).
  *
  * Input layout: [delim] [cap code] [mix] then chunks of [length byte] + that many
  * bytes (fewer at the end of the input).
@@ -75,6 +77,44 @@ static int until_once(sk_tcp *r, model *m, uint8_t *buf, int ended)
     return 0;
 }
 
+/* One sk_tcp_recv_slice call checked against the model; 1 when the drain stops. */
+static int slice_once(sk_tcp *r, model *m, int ended)
+{
+    size_t avail = m->written - m->taken, len = 12345, want, cap = SK_TCP_READ_BUFFER;
+    const uint8_t *next = m->stream + m->taken;
+    const uint8_t *hit = memchr(next, m->delim, avail < cap ? avail : cap);
+    const void *rec = NULL;
+    int rc = sk_tcp_recv_slice(r, m->delim, &rec, &len, ended ? SK_FOREVER : 0), expect;
+
+    if (hit != NULL) {
+        expect = SK_OK;
+        want = (size_t)(hit - next) + 1;
+    } else if (avail >= cap) {
+        expect = SK_ETOOLONG;
+        want = cap;
+    } else {
+        expect = ended ? SK_ECLOSED : SK_ETIMEDOUT;
+        want = ended ? avail : 0;
+    }
+    FUZZ_CHECK(rc == expect, "recv_slice gave %s, the model %s (%zu of %zu bytes taken, %zu arrived)", sk_errname(rc),
+               sk_errname(expect), m->taken, m->written, avail);
+    FUZZ_CHECK(len == want, "recv_slice (%s) gave %zu bytes, the model %zu", sk_errname(rc), len, want);
+    FUZZ_CHECK(want == 0 ? rec == NULL : rec != NULL && memcmp(rec, next, want) == 0,
+               "recv_slice gave other bytes than the stream's next %zu", want);
+    m->taken += want;
+    if (expect == SK_ETIMEDOUT) {
+        FUZZ_CHECK(sk_tcp_buffered(r) == avail, "%zu buffered after a timeout, %zu arrived", sk_tcp_buffered(r), avail);
+        return 1;
+    }
+    FUZZ_CHECK(sk_tcp_buffered(r) <= m->written - m->taken, "%zu buffered, only %zu left", sk_tcp_buffered(r),
+               m->written - m->taken);
+    if (expect == SK_ECLOSED) {
+        FUZZ_CHECK(sk_tcp_buffered(r) == 0, "%zu still buffered after %s", sk_tcp_buffered(r), sk_errname(rc));
+        return 1;
+    }
+    return 0;
+}
+
 /* One sk_tcp_recv of up to k bytes; 1 when the drain stops. */
 static int recv_once(sk_tcp *r, model *m, uint8_t *buf, size_t k, int ended)
 {
@@ -103,6 +143,8 @@ static void drain(sk_tcp *r, model *m, uint8_t *buf, unsigned mix, unsigned *n, 
         FUZZ_CHECK(calls < 100000, "the drain does not end");
         if ((mix & 0x80) && c % ((mix & 7) + 2) == 0)
             stop = recv_once(r, m, buf, (size_t)((mix >> 3) & 15) + 1, ended);
+        else if ((mix & 0x40) && c % (((mix >> 3) & 3) + 1) == 0)
+            stop = slice_once(r, m, ended);
         else
             stop = until_once(r, m, buf, ended);
         if (stop)
