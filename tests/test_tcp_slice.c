@@ -1,15 +1,14 @@
 /* sk_tcp_recv_slice: records handed out in place, from the endpoint's read buffer.
  * The suite stream_slice runs over TCP and again over Unix streams (tests/CMakeLists.txt);
  * tcp_slice needs TCP (a reset). */
-#include <pthread.h>
-#include <stdatomic.h>
-
 #include "testutil.h"
 
 TestSuite(stream_slice, .init = tu_fd_guard_begin, .fini = tu_fd_guard_end, .timeout = 60);
 TestSuite(tcp_slice, .init = tu_fd_guard_begin, .fini = tu_fd_guard_end, .timeout = 60);
 
 #define LONG_MS 20000
+
+#include "dripper.h"
 
 static void send_text(sk_tcp *t, const char *s)
 {
@@ -34,47 +33,6 @@ static void expect_slice(sk_tcp *conn, int delim, int ms, int rc, const char *wa
         cr_assert_null(rec, "no bytes but a record address");
     else
         cr_assert_eq(memcmp(rec, want, wlen), 0, "expected \"%s\", got \"%.*s\"", want, (int)len, (const char *)rec);
-}
-
-/* Sends buf in pieces of `piece` bytes, gap_ms apart, from a thread. */
-struct dripper {
-    sk_tcp *conn;
-    const char *buf;
-    size_t len, piece;
-    int gap_ms;
-    int rc;
-    pthread_t th;
-};
-
-static void *drip_thread(void *p)
-{
-    struct dripper *d = p;
-    d->rc = SK_OK;
-    for (size_t at = 0; at < d->len && d->rc == SK_OK;) {
-        size_t n = d->len - at < d->piece ? d->len - at : d->piece, k = 0;
-        d->rc = sk_tcp_send_all(d->conn, d->buf + at, n, &k, LONG_MS);
-        at += k;
-        if (d->gap_ms > 0)
-            tu_sleep_ms(d->gap_ms);
-    }
-    return NULL;
-}
-
-static void drip_start(struct dripper *d, sk_tcp *conn, const char *buf, size_t len, size_t piece, int gap_ms)
-{
-    memset(d, 0, sizeof *d);
-    d->conn = conn;
-    d->buf = buf;
-    d->len = len;
-    d->piece = piece;
-    d->gap_ms = gap_ms;
-    cr_assert_eq(pthread_create(&d->th, NULL, drip_thread, d), 0);
-}
-
-static void drip_join(struct dripper *d)
-{
-    cr_assert_eq(pthread_join(d->th, NULL), 0);
-    cr_assert_eq(d->rc, SK_OK, "the sending thread failed: %s", sk_errname(d->rc));
 }
 
 Test(stream_slice, several_records_in_one_send_come_back_one_per_call_in_place)
@@ -104,11 +62,12 @@ Test(stream_slice, a_record_arriving_one_byte_at_a_time_comes_back_whole)
 {
     static const char text[] = "dripping slowly, a byte at a time\n";
     struct dripper d;
+    pthread_t th;
     sk_tcp *c, *s;
     tu_tcp_pair(NULL, &c, &s);
-    drip_start(&d, s, text, strlen(text), 1, 2);
+    drip_start(&d, &th, s, text, strlen(text), 1, 2);
     expect_slice(c, '\n', LONG_MS, SK_OK, text);
-    drip_join(&d);
+    drip_join(&d, th);
     sk_tcp_close(c);
     sk_tcp_close(s);
 }
@@ -150,15 +109,16 @@ Test(stream_slice, the_budget_covers_the_whole_call_while_a_peer_drips_without_a
 {
     static char text[64];
     struct dripper d;
+    pthread_t th;
     sk_tcp *c, *s;
     int64_t t0;
     memset(text, 'z', sizeof text);
     tu_tcp_pair(NULL, &c, &s);
-    drip_start(&d, s, text, sizeof text, 1, 10);
+    drip_start(&d, &th, s, text, sizeof text, 1, 10);
     t0 = tu_now_ms();
     expect_slice(c, '\n', 250, SK_ETIMEDOUT, NULL);
     tu_assert_took(t0, 250);
-    drip_join(&d);
+    drip_join(&d, th);
     sk_tcp_close(c);
     sk_tcp_close(s);
 }
@@ -180,10 +140,11 @@ Test(stream_slice, a_record_longer_than_the_buffer_comes_in_buffer_sized_pieces_
     const size_t len = 2 * SK_TCP_READ_BUFFER + 100;
     char *r = long_record(len);
     struct dripper d;
+    pthread_t th;
     sk_tcp *c, *s;
     size_t at = 0;
     tu_tcp_pair(NULL, &c, &s);
-    drip_start(&d, s, r, len, len, 0);
+    drip_start(&d, &th, s, r, len, len, 0);
     for (int piece = 0; at < len; piece++) {
         const void *rec;
         size_t n;
@@ -199,7 +160,7 @@ Test(stream_slice, a_record_longer_than_the_buffer_comes_in_buffer_sized_pieces_
             cr_assert_eq(rc, SK_OK);
         }
     }
-    drip_join(&d);
+    drip_join(&d, th);
     free(r);
     sk_tcp_close(c);
     sk_tcp_close(s);
@@ -227,6 +188,7 @@ Test(stream_slice, thousands_of_odd_sized_records_straddling_the_buffer_all_come
     size_t total = 0, at = 0;
     char *text = malloc((size_t)N * 80);
     struct dripper d;
+    pthread_t th;
     sk_tcp *c, *s;
     cr_assert_not_null(text);
     for (int i = 0; i < N; i++) {
@@ -239,7 +201,7 @@ Test(stream_slice, thousands_of_odd_sized_records_straddling_the_buffer_all_come
     }
     tu_tcp_pair(NULL, &c, &s);
     /* Pieces of 1000 bytes: records are cut at every place in them. */
-    drip_start(&d, s, text, total, 1000, 0);
+    drip_start(&d, &th, s, text, total, 1000, 0);
     for (int i = 0; i < N; i++) {
         const void *rec;
         size_t n, want = 8 + (size_t)((i * 37) % 70);
@@ -249,7 +211,7 @@ Test(stream_slice, thousands_of_odd_sized_records_straddling_the_buffer_all_come
         cr_assert_eq(memcmp(rec, text + at, n), 0, "record %d differs", i);
         at += n;
     }
-    drip_join(&d);
+    drip_join(&d, th);
     cr_assert_eq(sk_tcp_buffered(c), 0);
     free(text);
     sk_tcp_close(c);

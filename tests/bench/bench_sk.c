@@ -387,25 +387,29 @@ int sk_headbody(struct bench_run *r)
 
 enum { BATCH_MAX = 64 };
 
-int sk_udp_send_batch_(struct bench_run *r)
+/* n datagrams of size bytes (at most BENCH_DGRAM_BIG) through sk_udp_send_batch,
+ * per at a time, to the connected peer, then the end markers. */
+static int send_batch_run(struct bench_run *r, size_t size, size_t per)
 {
-    static unsigned char d[BATCH_MAX][BENCH_DGRAM];
-    static sk_dgram msgs[BATCH_MAX];
-    size_t per = r->opt > 0 && r->opt <= BATCH_MAX ? (size_t)r->opt : BATCH_MAX;
+    enum { MAXB = 256 };
+    static unsigned char d[MAXB][BENCH_DGRAM_BIG];
+    static sk_dgram msgs[MAXB];
     sk_udp *u;
     int rc;
+    if (per == 0 || per > MAXB)
+        per = MAXB;
     if ((rc = sk_udp_connect(&u, HOST, r->peer_port)) != SK_OK)
         return sk_fail(r, "sk_udp_connect", rc);
     memset(msgs, 0, sizeof msgs); /* empty addresses: the connected peer */
-    for (size_t i = 0; i < BATCH_MAX; i++) {
+    for (size_t i = 0; i < per; i++) {
         msgs[i].buf = d[i];
-        msgs[i].len = BENCH_DGRAM;
+        msgs[i].len = size;
     }
     bench_start(r);
     for (uint64_t i = 0; i < r->n;) {
         size_t k = r->n - i < per ? (size_t)(r->n - i) : per, sent;
         for (size_t j = 0; j < k; j++)
-            bench_fill_msg(d[j], BENCH_DGRAM, i + j);
+            bench_fill_msg(d[j], size, i + j);
         if ((rc = sk_udp_send_batch(u, msgs, k, &sent, BENCH_TIMEOUT_MS)) != SK_OK || sent != k) {
             sk_udp_close(u);
             return rc != SK_OK ? sk_fail(r, "sk_udp_send_batch", rc) : bench_fail(r, "sent %zu of %zu", sent, k);
@@ -417,6 +421,11 @@ int sk_udp_send_batch_(struct bench_run *r)
     bench_udp_send_markers(r, sk_udp_fd(u));
     sk_udp_close(u);
     return 0;
+}
+
+int sk_udp_send_batch_(struct bench_run *r)
+{
+    return send_batch_run(r, BENCH_DGRAM, r->opt > 0 && r->opt <= BATCH_MAX ? (size_t)r->opt : BATCH_MAX);
 }
 
 int sk_udp_recv_batch_(struct bench_run *r)
@@ -487,35 +496,7 @@ int sk_udp_burst(struct bench_run *r)
  * the library makes UDP_SEGMENT runs of them where the kernel has it. */
 int sk_udp_big_send(struct bench_run *r)
 {
-    enum { MAXB = 256 };
-    static unsigned char d[MAXB][BENCH_DGRAM_BIG];
-    static sk_dgram msgs[MAXB];
-    size_t per = r->opt > 0 && r->opt <= MAXB ? (size_t)r->opt : 64;
-    sk_udp *u;
-    int rc;
-    if ((rc = sk_udp_connect(&u, HOST, r->peer_port)) != SK_OK)
-        return sk_fail(r, "sk_udp_connect", rc);
-    memset(msgs, 0, sizeof msgs);
-    for (size_t i = 0; i < MAXB; i++) {
-        msgs[i].buf = d[i];
-        msgs[i].len = BENCH_DGRAM_BIG;
-    }
-    bench_start(r);
-    for (uint64_t i = 0; i < r->n;) {
-        size_t k = r->n - i < per ? (size_t)(r->n - i) : per, sent;
-        for (size_t j = 0; j < k; j++)
-            bench_fill_msg(d[j], BENCH_DGRAM_BIG, i + j);
-        if ((rc = sk_udp_send_batch(u, msgs, k, &sent, BENCH_TIMEOUT_MS)) != SK_OK || sent != k) {
-            sk_udp_close(u);
-            return rc != SK_OK ? sk_fail(r, "sk_udp_send_batch", rc) : bench_fail(r, "sent %zu of %zu", sent, k);
-        }
-        i += k;
-    }
-    bench_stop(r);
-    r->done = r->n;
-    bench_udp_send_markers(r, sk_udp_fd(u));
-    sk_udp_close(u);
-    return 0;
+    return send_batch_run(r, BENCH_DGRAM_BIG, r->opt > 0 ? (size_t)r->opt : 64);
 }
 
 /* A burst of 1200-byte datagrams (the peer sends UDP_SEGMENT runs) into
