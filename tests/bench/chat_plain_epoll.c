@@ -53,8 +53,12 @@
 #define MAX_QUEUE (1024 * 1024)
 #endif
 #define MAX_LINE (64 * 1024)
+#ifndef HIGH_WATER
 #define HIGH_WATER (256 * 1024)
+#endif
+#ifndef LOW_WATER
 #define LOW_WATER (64 * 1024)
+#endif
 #define DRAIN_MS 1000
 
 struct block {
@@ -94,6 +98,8 @@ static volatile sig_atomic_t stop;
 static int n_gone;
 static int64_t now_ms;
 static int holding;
+static long holds;
+static int64_t held_ms, hold_began_ms;
 static struct client **backed, **paused;
 static size_t n_backed, n_paused;    /* both hold at most every client: sized with clients */
 
@@ -136,7 +142,12 @@ static void review(void)
     int hold = 0;
     for (size_t i = 0; i < n_backed && !hold; i++)
         hold = !backed[i]->gone && now_ms - backed[i]->progress_ms < DRAIN_MS;
+    if (!holding && hold) {
+        holds++;
+        hold_began_ms = now_ms;
+    }
     if (holding && !hold) {
+        held_ms += now_ms - hold_began_ms;
         while (n_paused > 0) {
             struct client *c = paused[--n_paused];
             c->paused = 0;
@@ -287,6 +298,7 @@ static void end_block(void)
             note_backlog(c);
     }
     block_release(b);
+    review(); /* hold as soon as someone falls behind, even in the middle of a batch */
 }
 
 static char *room(size_t more)
@@ -529,13 +541,12 @@ int main(int argc, char **argv)
                     set_events(c);
                 }
             }
-            if (cur != NULL && cur->len >= BLOCK_TARGET) {
+            if (cur != NULL && cur->len >= BLOCK_TARGET)
                 end_block();
-                review(); /* hold as soon as someone falls behind */
-            }
         }
         end_block();
         reap();
     }
+    fprintf(stderr, "chat_plain_epoll: input held %ld times, %lld ms in all\n", holds, (long long)held_ms);
     return 0;
 }
