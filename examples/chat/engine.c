@@ -6,7 +6,9 @@
  * ROUND_TARGET bytes, or the batch of events is done, the round ends: each client's
  * queue gets at most two pieces of the block (all but its own lines), and goes out in
  * one gather write. A client above HIGH_WATER that is still draining holds everybody's input
- * (review_backlogs); clients are dropped, and removed only between batches (reap). */
+ * (review_backlogs); while it is above, what the system may hold unsent for it is
+ * bounded lower (ops->bound_unsent) and what its reader acknowledges counts as
+ * progress (probe); clients are dropped, and removed only between batches (reap). */
 #define _POSIX_C_SOURCE 200809L
 
 #include "engine.h"

@@ -17,8 +17,13 @@
  *     load with no window (chat_load without -w): while some client more than 256 KiB
  *     behind wrote something within the last second, nobody's input is read (EPOLLIN
  *     off, lazily, for those that turn out readable) until it is below 64 KiB; a client
- *     whose queue would pass 1 MiB is dropped (closed), so one that stopped reading
- *     stops holding after a second and is dropped soon after.
+ *     whose queue would pass 4 MiB is dropped (closed), so one that stopped reading
+ *     stops holding after a second and is dropped soon after. (With no low-water
+ *     mark the system holds up to a 4 MiB send buffer per client and says "writable"
+ *     only when a third of it is free, so a reader that keeps reading can show no
+ *     progress for a second: with the chat server's 1 MiB bound, 3 runs of 6 at 1000
+ *     clients dropped such readers.) HIGH_WATER, LOW_WATER, MAX_QUEUE and
+ *     BLOCK_TARGET may be set with -D for experiments.
  * It speaks the chat protocol as far as tests/bench/chat_load.c checks it: the welcome,
  * "* NAME joined" / "* NAME left", tagged lines to everyone but their sender, in order.
  * SIGTERM or SIGINT: exit 0. Linux only; no libsockkit header. */
@@ -50,7 +55,7 @@
 #endif
 #define BLOCK_CAP (256 * 1024)
 #ifndef MAX_QUEUE
-#define MAX_QUEUE (1024 * 1024)
+#define MAX_QUEUE (4 * 1024 * 1024) /* 1 MiB dropped readers that kept reading (see the top) */
 #endif
 #define MAX_LINE (64 * 1024)
 #ifndef HIGH_WATER
