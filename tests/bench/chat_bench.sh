@@ -203,7 +203,7 @@ for c in $sizes; do
 done
 echo
 
-printf '%-7s %-5s %11s %11s %10s\n' clients server best median "CPU s/M"
+printf '%-7s %-5s %11s %11s %10s %10s\n' clients server best median "CPU s/M" "+load s/M"
 for c in $sizes; do
     for who in $servers; do
         rate_of <"$tmp/$who.$c" >"$tmp/$who.$c.rate"
@@ -211,13 +211,20 @@ for c in $sizes; do
                for (i = 1; i <= NF; i++) { split($i, kv, "=")
                    if (kv[1] == "deliveries") d = kv[2]; if (kv[1] == "cpu_server") cpu = kv[2] }
                if (d > 0) print cpu * 1e6 / d }' "$tmp/$who.$c" >"$tmp/$who.$c.cpu"
+        awk '{ d = 0; cpu = 0
+               for (i = 1; i <= NF; i++) { split($i, kv, "=")
+                   if (kv[1] == "deliveries") d = kv[2]; if (kv[1] == "cpu_server" || kv[1] == "cpu_load") cpu += kv[2] }
+               if (d > 0) print cpu * 1e6 / d }' "$tmp/$who.$c" >"$tmp/$who.$c.cpuall"
         b=$(best <"$tmp/$who.$c.rate"); m=$(median <"$tmp/$who.$c.rate")
         cm=$(sort -g "$tmp/$who.$c.cpu" | head -1)
-        printf '%-7s %-5s %11.0f %11.0f %10.3f\n' "$c" "$who" "${b:-0}" "${m:-0}" "${cm:-0}"
+        ca=$(median <"$tmp/$who.$c.cpuall")
+        printf '%-7s %-5s %11.0f %11.0f %10.3f %10.3f\n' "$c" "$who" "${b:-0}" "${m:-0}" "${cm:-0}" "${ca:-0}"
     done
 done
 echo "(lines/s: deliveries per second, best and median of $rounds rounds; CPU s/M: the server's processor"
-echo " seconds per million deliveries, least of the rounds)"
+echo " seconds per million deliveries, least of the rounds; +load s/M: the server's and chat_load's together,"
+echo " median of the rounds: on loopback the receiving side's processing of what a server sent late, after"
+echo " the reader's window opened, is done by the reader, so a server can move work to chat_load)"
 echo
 printf '%-7s %-11s %8s %8s %8s\n' clients ratio bests paired CPU
 for c in $sizes; do
