@@ -16,7 +16,7 @@
 
 #define CHAT_NAME_CAP 435            /* a client's tag with its NUL: SK_ADDR_STRLEN (unix:@ names) */
 #define CHAT_UNSENT_LOWAT (128 * 1024) /* TCP_NOTSENT_LOWAT while a client is behind (docs/CHAT.md) */
-#define CHAT_UNSENT_LOWAT_UP (1024 * 1024) /* ...and while it keeps up: no send ever meets it */
+#define CHAT_UNSENT_LOWAT_UP (256 * 1024) /* ...and while it keeps up: a round goes in one send */
 #define CHAT_MAX_EVENTS 256          /* events per wait */
 #define CHAT_ACCEPT_BURST 64         /* connections taken per listener event */
 #define CHAT_ACCEPT_PAUSE_MS 100     /* rest for the listener after accept fails (EMFILE) */

@@ -164,7 +164,7 @@ static const struct chat_ops ops = {SEND_IOV,        io_attach,  io_watch,    io
 /* ---- the loop ---------------------------------------------------------------------- */
 
 /* What the system holds unsent for a client that keeps up stays below
- * CHAT_UNSENT_LOWAT_UP, far above what one send gives it, so that it costs nothing; the
+ * CHAT_UNSENT_LOWAT_UP, about one round, so that a round goes out in one send; the
  * engine lowers it to CHAT_UNSENT_LOWAT while the client is behind, so that its
  * reader's progress shows (docs/CHAT.md). A Unix stream has no such option (SK_EINVAL),
  * and where the system lacks it (SK_EOS) flow control still works, coarser: neither

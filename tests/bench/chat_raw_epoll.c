@@ -10,7 +10,7 @@
  *   - one recv of up to 64 KiB per ready client;
  *   - each client's queue written with one writev of up to IOV_MAX pieces; a short
  *     write means the socket is full, and nothing more is tried until EPOLLOUT;
- *   - TCP_NODELAY and TCP_NOTSENT_LOWAT (1 MiB; 128 KiB while the engine says the
+ *   - TCP_NODELAY and TCP_NOTSENT_LOWAT (256 KiB; 128 KiB while the engine says the
  *     client is behind, when it also asks SIOCOUTQ) on every client; SIGINT/SIGTERM
  *     through an eventfd; the listener rests 100 ms after EMFILE.
  * Errors are named as the library names them, so the log reads the same. Linux only.
