@@ -6,7 +6,9 @@
  * ROUND_TARGET bytes, or the batch of events is done, the round ends: each client's
  * queue gets at most two pieces of the block (all but its own lines), and goes out in
  * one gather write. A client above HIGH_WATER that is still draining holds everybody's input
- * (review_backlogs); clients are dropped, and removed only between batches (reap). */
+ * (review_backlogs); while it is above, what the system may hold unsent for it is
+ * bounded lower (ops->bound_unsent) and what its reader acknowledges counts as
+ * progress (probe); clients are dropped, and removed only between batches (reap). */
 #define _POSIX_C_SOURCE 200809L
 
 #include "engine.h"
@@ -30,7 +32,8 @@
 #define HOLD_MS 5000                 /* one backed-up spell holds the input this long at most */
 #define STALL_MS 5000                /* above HIGH_WATER with no progress this long: dropped */
 #define READ_CHUNK (64 * 1024)       /* one read per ready client per batch: fairness */
-#define ROUND_TARGET (128 * 1024)    /* a round ends once its block holds this much */
+#define ROUND_TARGET (256 * 1024)    /* a round ends once its block holds this much */
+#define PROBE_MS 200                 /* a client behind with no send this long: ask the system */
 #define LINGER_MS 2000               /* a dropped client's graceful close awaits its end of stream this long */
 #define STOP_LINGER_MS 1000          /* the same when the server stops */
 #define LINGER_BYTES (1024 * 1024)   /* and throws away this much of its input at most */
@@ -50,6 +53,8 @@ struct chat_client {
     size_t own_start, own_end;   /* its own bytes in that round's block: not for it */
     int64_t progress_ms;         /* when the system last took bytes of its queue */
     int64_t hold_ms;             /* when this backed-up spell began holding input (0: never) */
+    int64_t probe_ms;            /* backed: when the system's count was last asked */
+    long unacked;                /* backed: what the system then held for it (-1: unknown) */
     unsigned events;             /* what it is watched for (CHAT_IN, CHAT_OUT) */
     unsigned blocked : 1;        /* the socket took less than we had: wait for CHAT_OUT */
     unsigned in_off : 1;         /* CHAT_IN switched off while the input is held */
@@ -207,10 +212,16 @@ static void note_backlog(struct chat_engine *e, struct chat_client *c)
         c->hold_ms = 0;
         c->no_hold = 0;
         c->bidx = e->n_backed;
+        c->probe_ms = e->now_ms;
+        c->unacked = -1;
         e->backed[e->n_backed++] = c;
+        if (e->ops->bound_unsent != NULL)
+            e->ops->bound_unsent(e->io, c->conn, 1);
         fprintf(stderr, "%s: %s is %zu bytes behind\n", e->prog, c->name, c->out.bytes);
     } else if (c->backed && (c->out.bytes < LOW_WATER || c->gone != NULL)) {
         unlist_backed(e, c);
+        if (c->gone == NULL && e->ops->bound_unsent != NULL)
+            e->ops->bound_unsent(e->io, c->conn, 0);
     }
 }
 
@@ -236,6 +247,7 @@ static void flush_output(struct chat_engine *e, struct chat_client *c)
         enum chat_io r = e->ops->send(e->io, c->conn, e->iov, cnt, &sent, &why);
         if (sent > 0) {
             c->progress_ms = e->now_ms;
+            c->unacked = -1; /* the system's count grew: a new baseline at the next probe */
             chat_queue_consume(&e->pool, &c->out, sent);
         }
         if (r == CHAT_IO_AGAIN) {
@@ -611,6 +623,22 @@ static void reap(struct chat_engine *e)
 
 /* ---- flow control ---------------------------------------------------------------- */
 
+/* A client behind that the system took nothing from for PROBE_MS: has its reader
+ * taken some of what the system holds for it? What the system took before the client
+ * fell behind can be most of a send buffer (megabytes), which the socket must work
+ * through before it says "writable" again; a reader that works through it is draining. */
+static void probe(struct chat_engine *e, struct chat_client *c)
+{
+    long now_unacked;
+    if (e->ops->unacked == NULL || e->now_ms - c->progress_ms < PROBE_MS || e->now_ms - c->probe_ms < PROBE_MS)
+        return;
+    now_unacked = e->ops->unacked(e->io, c->conn);
+    if (now_unacked >= 0 && c->unacked >= 0 && now_unacked < c->unacked)
+        c->progress_ms = e->now_ms;
+    c->unacked = now_unacked;
+    c->probe_ms = e->now_ms;
+}
+
 /* Decide whether the input is held (docs/CHAT.md), drop the clients that stalled,
  * and say when this must be looked at again (-1: no deadline). */
 static int64_t review_backlogs(struct chat_engine *e)
@@ -623,6 +651,8 @@ static int64_t review_backlogs(struct chat_engine *e)
         int64_t idle = now - c->progress_ms, at;
         if (c->gone != NULL)
             continue;
+        probe(e, c);
+        idle = now - c->progress_ms;
         if (idle >= STALL_MS) {
             drop(e, c, "not reading: no progress for 5 s");
             continue;
@@ -642,6 +672,11 @@ static int64_t review_backlogs(struct chat_engine *e)
                 if (c->hold_ms + HOLD_MS < at)
                     at = c->hold_ms + HOLD_MS;
             }
+        }
+        if (e->ops->unacked != NULL) {
+            int64_t ask = (c->probe_ms > c->progress_ms ? c->probe_ms : c->progress_ms) + PROBE_MS;
+            if (ask < at)
+                at = ask;
         }
         if (next < 0 || at < next)
             next = at;

@@ -15,7 +15,8 @@
 #include <stdint.h>
 
 #define CHAT_NAME_CAP 435            /* a client's tag with its NUL: SK_ADDR_STRLEN (unix:@ names) */
-#define CHAT_UNSENT_LOWAT (128 * 1024) /* TCP_NOTSENT_LOWAT for every client (docs/CHAT.md) */
+#define CHAT_UNSENT_LOWAT (128 * 1024) /* TCP_NOTSENT_LOWAT while a client is behind (docs/CHAT.md) */
+#define CHAT_UNSENT_LOWAT_UP (256 * 1024) /* ...and while it keeps up: a round goes in one send */
 #define CHAT_MAX_EVENTS 256          /* events per wait */
 #define CHAT_ACCEPT_BURST 64         /* connections taken per listener event */
 #define CHAT_ACCEPT_PAUSE_MS 100     /* rest for the listener after accept fails (EMFILE) */
@@ -62,6 +63,14 @@ struct chat_ops {
     /* One gather write; *sent says how much the socket took, whatever the result. */
     enum chat_io (*send)(void *io, chat_conn conn, const struct chat_iov *iov, size_t n, size_t *sent,
                          const char **why);
+    /* Client c fell behind (behind = 1: bound what the system holds unsent for it to
+     * CHAT_UNSENT_LOWAT, so that what its reader takes shows) or caught up (0: back to
+     * CHAT_UNSENT_LOWAT_UP). NULL where the system has no such bound. */
+    void (*bound_unsent)(void *io, chat_conn conn, int behind);
+    /* How many bytes the system still holds for conn, sent or not, that its reader
+     * has not acknowledged (SIOCOUTQ), or -1 when it cannot tell. While a client is
+     * behind, a fall in this count is progress too. NULL: never asked. */
+    long (*unacked)(void *io, chat_conn conn);
     /* End conn's sending half (shutdown SHUT_WR): 0, or -1. */
     int (*shutdown)(void *io, chat_conn conn);
     /* Close conn, which also ends its registration. */

@@ -11,7 +11,8 @@
 
 #include "engine.h"
 
-#define CHAT_BLOCK_CAP (256 * 1024)  /* usual size of a round block (it grows if need be) */
+#define CHAT_BLOCK_CAP (512 * 1024)  /* usual size of a round block: a round (256 KiB) and
+                                        one more read's lines; it grows if need be */
 #define CHAT_BLOCK_POOL 16           /* free blocks of that size kept for reuse */
 
 /* Bytes shared by every queue that holds a piece of them. */

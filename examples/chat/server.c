@@ -31,6 +31,11 @@
 
 #include <sockkit.h>
 
+#if defined(__linux__)
+#include <linux/sockios.h> /* SIOCOUTQ */
+#include <sys/ioctl.h>
+#endif
+
 #include "engine.h"
 
 #define SEND_IOV 64                  /* pieces per gather write */
@@ -118,6 +123,29 @@ static enum chat_io io_send(void *io, chat_conn conn, const struct chat_iov *iov
     return CHAT_IO_FAILED;
 }
 
+/* A client fell behind or caught up: what the system may hold unsent for it. A Unix
+ * stream has no such bound (SK_EINVAL): it goes without. */
+static void io_bound_unsent(void *io, chat_conn conn, int behind)
+{
+    (void)io;
+    (void)sk_tcp_set_notsent_lowat(conn.ptr, behind ? CHAT_UNSENT_LOWAT : CHAT_UNSENT_LOWAT_UP);
+}
+
+#if defined(SIOCOUTQ)
+/* What the system holds for the client that its reader has not acknowledged: an
+ * option the library lacks, asked through sk_tcp_fd (only of clients behind). */
+static long io_unacked(void *io, chat_conn conn)
+{
+    int n;
+    (void)io;
+    if (ioctl(sk_tcp_fd(conn.ptr), SIOCOUTQ, &n) != 0)
+        return -1;
+    return n;
+}
+#else
+#define io_unacked NULL /* a client behind shows progress only when its socket takes more */
+#endif
+
 static int io_shutdown(void *io, chat_conn conn)
 {
     (void)io;
@@ -130,17 +158,20 @@ static void io_close(void *io, chat_conn conn)
     sk_tcp_close(conn.ptr); /* removes it from the poller too */
 }
 
-static const struct chat_ops ops = {SEND_IOV, io_attach, io_watch, io_recv, io_send, io_shutdown, io_close};
+static const struct chat_ops ops = {SEND_IOV,        io_attach,  io_watch,    io_recv, io_send,
+                                    io_bound_unsent, io_unacked, io_shutdown, io_close};
 
 /* ---- the loop ---------------------------------------------------------------------- */
 
-/* What the system holds unsent for a client stays near CHAT_UNSENT_LOWAT, so that a
- * slow reader's progress shows (docs/CHAT.md). A Unix stream has no such option
- * (SK_EINVAL), and where the system lacks it (SK_EOS) flow control still works,
- * coarser: neither is worth more than a word. */
+/* What the system holds unsent for a client that keeps up stays below
+ * CHAT_UNSENT_LOWAT_UP, about one round, so that a round goes out in one send; the
+ * engine lowers it to CHAT_UNSENT_LOWAT while the client is behind, so that its
+ * reader's progress shows (docs/CHAT.md). A Unix stream has no such option (SK_EINVAL),
+ * and where the system lacks it (SK_EOS) flow control still works, coarser: neither
+ * is worth more than a word. */
 static void bound_unsent(sk_tcp *conn)
 {
-    int rc = sk_tcp_set_notsent_lowat(conn, CHAT_UNSENT_LOWAT);
+    int rc = sk_tcp_set_notsent_lowat(conn, CHAT_UNSENT_LOWAT_UP);
     if (rc != SK_OK && rc != SK_EINVAL)
         fprintf(stderr, "chat-server: TCP_NOTSENT_LOWAT: %s\n", sk_strerror(rc));
 }

@@ -5,14 +5,16 @@
 #                            epoll, without the library, driving the same engine
 #                            (chat_engine, from examples/chat.cmake): the anchor of the
 #                            comparison
+#   chat_plain_epoll         a plain hand-written epoll broadcast server: no engine,
+#                            no TCP_NOTSENT_LOWAT, no hold (issue 15's anchor)
 #   chat-server-pollbackend  examples/chat-server linked to the poll() backend of the
 #                            poller (sockkit_pollbackend, from tests/CMakeLists.txt)
-#   chat_bench.sh            both servers interleaved under chat_load (built by
+#   chat_bench.sh            the three servers interleaved under chat_load (built by
 #                            CMakeLists.txt here), best of several rounds:
 #     tests/bench/chat_bench.sh build-rel      (a Release build; a few minutes)
 #
 # CTest runs:
-#   chat.bench_smoke                  chat_bench.sh --smoke: a few seconds, both
+#   chat.bench_smoke                  chat_bench.sh --smoke: a few seconds, the three
 #                                     servers, every delivery checked, nothing timed
 #   chat_raw_epoll.<scenario>         tests/examples/chat_test.py against the raw twin:
 #                                     the comparison means something only while the twin
@@ -30,6 +32,13 @@ endif()
 add_executable(chat_raw_epoll "${CMAKE_CURRENT_LIST_DIR}/chat_raw_epoll.c")
 target_link_libraries(chat_raw_epoll PRIVATE chat_engine)
 set_target_properties(chat_raw_epoll PROPERTIES
+  C_STANDARD 11
+  C_STANDARD_REQUIRED ON
+  C_EXTENSIONS OFF
+  RUNTIME_OUTPUT_DIRECTORY "${CMAKE_BINARY_DIR}/tests/bench")
+
+add_executable(chat_plain_epoll "${CMAKE_CURRENT_LIST_DIR}/chat_plain_epoll.c")
+set_target_properties(chat_plain_epoll PROPERTIES
   C_STANDARD 11
   C_STANDARD_REQUIRED ON
   C_EXTENSIONS OFF
@@ -70,6 +79,7 @@ if(SK_CHAT_BASH)
     COMMAND "${SK_CHAT_BASH}" "${CMAKE_CURRENT_LIST_DIR}/chat_bench.sh" --smoke
             --ours "$<TARGET_FILE:chat-server>"
             --raw "$<TARGET_FILE:chat_raw_epoll>"
+            --plain "$<TARGET_FILE:chat_plain_epoll>"
             --load "$<TARGET_FILE:chat_load>")
   set_tests_properties(chat.bench_smoke PROPERTIES TIMEOUT 120 LABELS bench)
 endif()

@@ -10,7 +10,8 @@
  *   - one recv of up to 64 KiB per ready client;
  *   - each client's queue written with one writev of up to IOV_MAX pieces; a short
  *     write means the socket is full, and nothing more is tried until EPOLLOUT;
- *   - TCP_NODELAY and TCP_NOTSENT_LOWAT (128 KiB) on every client; SIGINT/SIGTERM
+ *   - TCP_NODELAY and TCP_NOTSENT_LOWAT (256 KiB; 128 KiB while the engine says the
+ *     client is behind, when it also asks SIOCOUTQ) on every client; SIGINT/SIGTERM
  *     through an eventfd; the listener rests 100 ms after EMFILE.
  * Errors are named as the library names them, so the log reads the same. Linux only.
  * No libsockkit header is included. */
@@ -30,7 +31,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <linux/sockios.h>
 #include <sys/eventfd.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -172,6 +175,20 @@ static enum chat_io io_send(void *io, chat_conn conn, const struct chat_iov *iov
     return (size_t)k < want ? CHAT_IO_AGAIN : CHAT_IO_DONE;
 }
 
+static void io_bound_unsent(void *io, chat_conn conn, int behind)
+{
+    int lowat = behind ? CHAT_UNSENT_LOWAT : CHAT_UNSENT_LOWAT_UP;
+    (void)io;
+    (void)setsockopt(conn.fd, IPPROTO_TCP, TCP_NOTSENT_LOWAT, &lowat, sizeof lowat);
+}
+
+static long io_unacked(void *io, chat_conn conn)
+{
+    int n;
+    (void)io;
+    return ioctl(conn.fd, SIOCOUTQ, &n) == 0 ? n : -1;
+}
+
 static int io_shutdown(void *io, chat_conn conn)
 {
     (void)io;
@@ -184,7 +201,8 @@ static void io_close(void *io, chat_conn conn)
     close(conn.fd); /* leaves the epoll set with it */
 }
 
-static const struct chat_ops ops = {SEND_IOV, io_attach, io_watch, io_recv, io_send, io_shutdown, io_close};
+static const struct chat_ops ops = {SEND_IOV,        io_attach,  io_watch,    io_recv, io_send,
+                                    io_bound_unsent, io_unacked, io_shutdown, io_close};
 
 /* ---- the loop ---------------------------------------------------------------------- */
 
@@ -194,7 +212,7 @@ static void accept_clients(struct io *s)
         struct sockaddr_storage peer;
         socklen_t plen = sizeof peer;
         char name[CHAT_NAME_CAP];
-        int one = 1, lowat = CHAT_UNSENT_LOWAT;
+        int one = 1, lowat = CHAT_UNSENT_LOWAT_UP;
         int fd = accept4(s->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
             if (errno == EINTR || errno == ECONNABORTED || errno == EPROTO)

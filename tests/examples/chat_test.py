@@ -494,19 +494,19 @@ def held_count(srv):
     return int(m.group(1))
 
 
-def t_slow_reader(args):
+def t_slow_reader(args, chunk=64 * 1024, period=0.05, N=4000):
     """A reader slower than the senders that keeps reading (64 KiB every 50 ms while two
     others blast 8 MB) is never dropped and receives everything, in order: the server
     holds its input while that reader drains instead of dropping it at 1 MiB."""
     srv = Server(args.server)
     try:
         a, b = connect_all(srv, 2)
-        slow = SlowPeer(srv, rcvbuf=64 * 1024)
+        slow = SlowPeer(srv, chunk=chunk, period=period, rcvbuf=min(chunk, 64 * 1024))
         wait_welcome([slow])
         joined = b"* " + slow.name + b" joined"
         pump([a, b, slow], lambda: a.saw(joined) and b.saw(joined), "the slow reader's join")
 
-        N = 4000  # lines of 1000 bytes from each blaster: 8 MB in all, far past 1 MiB
+        # N lines of 1000 bytes from each blaster: 8 MB in all by default, far past 1 MiB
         pa, pb = [], []
         more_a, more_b = blaster(a, pa, "a", N), blaster(b, pb, "b", N)
         def done():
@@ -532,6 +532,14 @@ def t_slow_reader(args):
         check(held >= 1, "the server never held its input, so the test proved nothing")
     finally:
         srv.kill()
+
+
+def t_slower_reader(args):
+    """A reader that takes only 16 KiB every 100 ms (160 KB/s) while two others blast
+    2 MB is kept too: the server, having lowered what the system may hold unsent for it
+    once it fell behind, must still see it drain what the system held before (its
+    socket says "writable" only after that), or it drops it as stalled."""
+    t_slow_reader(args, chunk=16 * 1024, period=0.1, N=1000)
 
 
 def t_stopped_reader(args):
@@ -987,6 +995,7 @@ TESTS = {
     "chat_server_delivers_every_line_to_every_other_client_exactly_once_in_order": t_broadcast,
     "chat_server_drops_a_client_that_stops_reading_only_past_1_MiB": t_stalled_reader,
     "chat_server_keeps_a_slow_reader_that_keeps_reading_and_delivers_it_everything": t_slow_reader,
+    "chat_server_keeps_a_reader_of_160_KB_per_s_that_fell_behind": t_slower_reader,
     "chat_server_drops_a_reader_that_stops_and_the_others_then_get_everything": t_stopped_reader,
     "chat_server_drops_a_backed_up_reader_that_takes_nothing_for_5_s": t_quiet_stall,
     "chat_server_drops_the_sender_of_a_line_longer_than_64_KiB": t_long_line,
