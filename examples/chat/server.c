@@ -32,8 +32,12 @@
 #include <sockkit.h>
 
 #if defined(__linux__)
-#include <linux/sockios.h> /* SIOCOUTQ */
 #include <sys/ioctl.h>
+/* SIOCOUTQ is linux/sockios.h's name for TIOCOUTQ, which <sys/ioctl.h> has with glibc
+ * and musl alike (musl-gcc has no kernel headers). */
+#if !defined(SIOCOUTQ) && defined(TIOCOUTQ)
+#define SIOCOUTQ TIOCOUTQ
+#endif
 #endif
 
 #include "engine.h"
