@@ -428,11 +428,14 @@ int sk_udp_send_batch_(struct bench_run *r)
     return send_batch_run(r, BENCH_DGRAM, r->opt > 0 && r->opt <= BATCH_MAX ? (size_t)r->opt : BATCH_MAX);
 }
 
-int sk_udp_recv_batch_(struct bench_run *r)
+/* Datagrams of size bytes from the peer into sk_udp_recv_batch, per a call, each
+ * checked, until an end marker; rcvbuf > 0 sets the receive buffer first, and gro turns
+ * UDP_GRO on (where the system lacks it, said once and measured without). */
+static int recv_batch_run(struct bench_run *r, size_t size, size_t per, int rcvbuf, int gro)
 {
     static unsigned char d[BATCH_MAX][2048];
     static sk_dgram msgs[BATCH_MAX];
-    size_t per = r->opt > 0 && r->opt <= BATCH_MAX ? (size_t)r->opt : BATCH_MAX;
+    static int said;
     sk_addr me;
     sk_udp *u;
     uint64_t next = 0;
@@ -444,6 +447,12 @@ int sk_udp_recv_batch_(struct bench_run *r)
     }
     if ((rc = sk_udp_bind(&u, HOST, 0)) != SK_OK)
         return sk_fail(r, "sk_udp_bind", rc);
+    if (rcvbuf > 0 && (rc = sk_udp_set_recv_buffer(u, rcvbuf)) != SK_OK) {
+        sk_udp_close(u);
+        return sk_fail(r, "sk_udp_set_recv_buffer", rc);
+    }
+    if (gro && (rc = sk_udp_set_gro(u, 1)) != SK_OK && !said++)
+        fprintf(stderr, "sk_bench: sk_udp_set_gro: %s: measured without GRO\n", sk_errname(rc));
     if ((rc = sk_udp_local_addr(u, &me)) != SK_OK) {
         sk_udp_close(u);
         return sk_fail(r, "sk_udp_local_addr", rc);
@@ -468,8 +477,8 @@ int sk_udp_recv_batch_(struct bench_run *r)
                 break;
             }
             memcpy(&seq, d[i], sizeof seq);
-            if (msgs[i].truncated || msgs[i].received != BENCH_DGRAM || msgs[i].full_len != BENCH_DGRAM ||
-                seq < next || seq >= r->n || bench_check_msg(d[i], msgs[i].received, seq) != 0) {
+            if (msgs[i].truncated || msgs[i].received != size || msgs[i].full_len != size || seq < next ||
+                seq >= r->n || bench_check_msg(d[i], msgs[i].received, seq) != 0) {
                 sk_udp_close(u);
                 return bench_fail(r, "datagram %llu (expected >= %llu) differs", (unsigned long long)seq,
                                   (unsigned long long)next);
@@ -483,6 +492,11 @@ int sk_udp_recv_batch_(struct bench_run *r)
     sk_udp_close(u);
     r->extra = r->n - r->done;
     return 0;
+}
+
+int sk_udp_recv_batch_(struct bench_run *r)
+{
+    return recv_batch_run(r, BENCH_DGRAM, r->opt > 0 && r->opt <= BATCH_MAX ? (size_t)r->opt : BATCH_MAX, 0, 0);
 }
 
 int sk_udp_burst(struct bench_run *r)
@@ -500,67 +514,8 @@ int sk_udp_big_send(struct bench_run *r)
 }
 
 /* A burst of 1200-byte datagrams (the peer sends UDP_SEGMENT runs) into
- * sk_udp_recv_batch of 64, with sk_udp_set_gro on when opt is 1 (where the system
- * lacks it, said once and measured without). */
+ * sk_udp_recv_batch of 64, with sk_udp_set_gro on when opt is 1. */
 int sk_udp_big_burst(struct bench_run *r)
 {
-    static unsigned char d[BATCH_MAX][2048];
-    static sk_dgram msgs[BATCH_MAX];
-    static int said;
-    sk_addr me;
-    sk_udp *u;
-    uint64_t next = 0;
-    int rc;
-    memset(msgs, 0, sizeof msgs);
-    for (size_t i = 0; i < BATCH_MAX; i++) {
-        msgs[i].buf = d[i];
-        msgs[i].len = sizeof d[i];
-    }
-    if ((rc = sk_udp_bind(&u, HOST, 0)) != SK_OK)
-        return sk_fail(r, "sk_udp_bind", rc);
-    if ((rc = sk_udp_set_recv_buffer(u, BENCH_BURST_RCVBUF)) != SK_OK) {
-        sk_udp_close(u);
-        return sk_fail(r, "sk_udp_set_recv_buffer", rc);
-    }
-    if (r->opt == 1 && (rc = sk_udp_set_gro(u, 1)) != SK_OK && !said++)
-        fprintf(stderr, "sk_bench: sk_udp_set_gro: %s: measured without GRO\n", sk_errname(rc));
-    if ((rc = sk_udp_local_addr(u, &me)) != SK_OK) {
-        sk_udp_close(u);
-        return sk_fail(r, "sk_udp_local_addr", rc);
-    }
-    if (bench_peer_start(r, sk_addr_port(&me)) != 0) {
-        sk_udp_close(u);
-        return -1;
-    }
-    bench_start(r);
-    bench_go(r);
-    for (int end = 0; !end;) {
-        size_t got;
-        if ((rc = sk_udp_recv_batch(u, msgs, BATCH_MAX, &got, BENCH_TIMEOUT_MS)) != SK_OK) {
-            sk_udp_close(u);
-            return sk_fail(r, "sk_udp_recv_batch", rc);
-        }
-        r->calls++;
-        for (size_t i = 0; i < got && !end; i++) {
-            uint64_t seq;
-            if (bench_is_marker(d[i], msgs[i].received)) {
-                end = 1;
-                break;
-            }
-            memcpy(&seq, d[i], sizeof seq);
-            if (msgs[i].truncated || msgs[i].received != BENCH_DGRAM_BIG || seq < next || seq >= r->n ||
-                bench_check_msg(d[i], msgs[i].received, seq) != 0) {
-                sk_udp_close(u);
-                return bench_fail(r, "datagram %llu (expected >= %llu) differs", (unsigned long long)seq,
-                                  (unsigned long long)next);
-            }
-            next = seq + 1;
-            r->done++;
-        }
-    }
-    bench_stop(r);
-    __atomic_store_n(&r->stop, 1, __ATOMIC_RELEASE);
-    sk_udp_close(u);
-    r->extra = r->n - r->done;
-    return 0;
+    return recv_batch_run(r, BENCH_DGRAM_BIG, BATCH_MAX, BENCH_BURST_RCVBUF, r->opt == 1);
 }
