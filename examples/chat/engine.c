@@ -605,6 +605,8 @@ static void reap(struct chat_engine *e)
                 const char *why = c->gone;
                 c->gone = NULL;
                 flush_output(e, c);
+                if (c->gone != NULL)
+                    e->n_gone--; /* it failed (a reset): drop() counted a client already off the list */
                 c->gone = why;
             }
             unlist_paused(e, c);
