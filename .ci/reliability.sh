@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Reliability checks of docs/RELIABILITY.md, each a stage:
 #
-#   bash .ci/reliability.sh [STAGE ...]      default: asan tsan valgrind fuzz load
+#   bash .ci/reliability.sh [STAGE ...]      default: asan tsan valgrind fuzz load soak
 #
 #   asan      preset asan (AddressSanitizer + UBSan, no recovery): build, ctest (not the
 #             *.static twins nor the build/package tests: SK_SANITIZE_ALL=1), and no
@@ -20,6 +20,11 @@
 #   fuzz      preset fuzz (clang, libFuzzer, ASan+UBSan): each harness of tests/fuzz for
 #             SK_FUZZ_SECONDS seconds (60 when CI=true, else 10), the two at once
 #   load      tests/load/hostile.py against the chat-server and server of preset ci
+#   soak      tests/load/soak.py: the chat-server of preset ci under every hostile client
+#             at once for SK_SOAK_SECONDS seconds (120 when CI=true, else 30; 600 is the
+#             long run of docs/RELIABILITY.md), memory and descriptors sampled each
+#             second: build/soak/soak.csv and the picture build/soak/soak.png (gnuplot)
+#   load and soak mostly wait on sockets: with fuzz, they run while the fuzzers do.
 #
 # Exit status 0 only when every stage passed. What is missing (valgrind, clang, libFuzzer
 # from libclang-rt-14-dev, and what .ci/test.sh installs) is installed with apt-get
@@ -32,12 +37,12 @@ start=$(date +%s)
 stages=()
 for arg in "$@"; do
   case "$arg" in
-    asan|tsan|valgrind|fuzz|load) stages+=("$arg") ;;
-    -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
-    *) echo "reliability.sh: unknown stage $arg (asan tsan valgrind fuzz load)" >&2; exit 2 ;;
+    asan|tsan|valgrind|fuzz|load|soak) stages+=("$arg") ;;
+    -h|--help) sed -n '2,29p' "$0"; exit 0 ;;
+    *) echo "reliability.sh: unknown stage $arg (asan tsan valgrind fuzz load soak)" >&2; exit 2 ;;
   esac
 done
-[ "${#stages[@]}" -gt 0 ] || stages=(asan tsan valgrind fuzz load)
+[ "${#stages[@]}" -gt 0 ] || stages=(asan tsan valgrind fuzz load soak)
 has_stage() { local s; for s in "${stages[@]}"; do [ "$s" = "$1" ] && return 0; done; return 1; }
 
 if [ -n "${SK_FUZZ_SECONDS:-}" ]; then
@@ -46,6 +51,13 @@ elif [ "${CI:-}" = true ]; then
   fuzz_seconds=60
 else
   fuzz_seconds=10
+fi
+if [ -n "${SK_SOAK_SECONDS:-}" ]; then
+  soak_seconds=$SK_SOAK_SECONDS
+elif [ "${CI:-}" = true ]; then
+  soak_seconds=120
+else
+  soak_seconds=30
 fi
 jobs=$(nproc 2>/dev/null || echo 2)
 
@@ -60,6 +72,7 @@ bash .ci/test.sh --deps-only "${dep_presets[@]}" || exit 1
 missing=()
 if has_stage valgrind && ! command -v valgrind >/dev/null 2>&1; then missing+=(valgrind); fi
 if has_stage asan && ! command -v gcovr >/dev/null 2>&1; then missing+=(gcovr); fi
+if has_stage soak && ! command -v gnuplot >/dev/null 2>&1; then missing+=(gnuplot-nox); fi
 if has_stage fuzz; then
   command -v clang >/dev/null 2>&1 || missing+=(clang)
   # libFuzzer: Debian's clang 14 ships it in libclang-rt-14-dev.
@@ -103,7 +116,8 @@ preset_stage() { # preset
   [ "${SK_SANITIZE_ALL:-}" = 1 ] && only=()
   # Coverage counts of an earlier run would add to this one's.
   find "build/$p" -name '*.gcda' -delete
-  ctest --preset "$p" --output-on-failure -j2 "${only[@]}" 2>&1 | tee "build/$p/ctest.log"
+  # Three programs at once: most tests wait (SK_CTEST_JOBS sets it, as in .ci/test.sh).
+  ctest --preset "$p" --output-on-failure -j"${SK_CTEST_JOBS:-3}" "${only[@]}" 2>&1 | tee "build/$p/ctest.log"
   local rc=${PIPESTATUS[0]}
   log="build/$p/Testing/Temporary/LastTest.log"
   if [ -f "$log" ] && sanitizer_reports "$log" >"build/$p/sanitizer-reports.txt"; then
@@ -250,38 +264,65 @@ stage_fuzz() {
   return "$rc"
 }
 
-stage_load() {
+# The examples of preset ci, for load and soak (built once, before they may run
+# side by side).
+ci_examples_built=0
+build_ci_examples() {
   local dir=build/ci
-  note "load: build preset ci (examples)"
+  [ "$ci_examples_built" = 1 ] && return 0
+  note "build preset ci (examples, for load and soak)"
   cmake --preset ci >/dev/null || return 1
   cmake --build --preset ci --parallel "$jobs" >"$dir/build.log" 2>&1 || { tail -n 40 "$dir/build.log"; return 1; }
+  ci_examples_built=1
+}
+
+stage_load() {
+  build_ci_examples || return 1
   note "load: hostile and heavy clients against chat-server and server (loopback)"
-  python3 tests/load/hostile.py --bin-dir "$dir/examples" --report "$dir/hostile-report.txt"
+  python3 tests/load/hostile.py --bin-dir build/ci/examples --report build/ci/hostile-report.txt
+}
+
+stage_soak() {
+  build_ci_examples || return 1
+  note "soak: chat-server under every hostile client at once for ${soak_seconds} s"
+  python3 tests/load/soak.py --bin-dir build/ci/examples --seconds "$soak_seconds" --out build/soak
 }
 
 # ---------------------------------------------------------------- run
-# The load stage mostly waits (slow clients, a server's 10 s timeout): with the fuzz
-# stage, it runs while the fuzzers do, and its output follows theirs.
-parallel_load=0
-if has_stage fuzz && has_stage load; then parallel_load=1; fi
+# load and soak mostly wait (slow clients, a server's 10 s timeout): with the fuzz
+# stage, they run while the fuzzers do, and their output follows the fuzzers'.
+background=()
+if has_stage fuzz; then
+  for s in load soak; do has_stage "$s" && background+=("$s"); done
+fi
+is_background() { local b; for b in "${background[@]}"; do [ "$b" = "$1" ] && return 0; done; return 1; }
+declare -A bg_pid
 for s in "${stages[@]}"; do
-  if [ "$s" = load ] && [ "$parallel_load" -eq 1 ]; then
-    continue
-  fi
-  if [ "$s" = fuzz ] && [ "$parallel_load" -eq 1 ]; then
+  is_background "$s" && continue
+  if [ "$s" = fuzz ] && [ "${#background[@]}" -gt 0 ]; then
     mkdir -p build
-    t_load=$(date +%s)
-    ( stage_load >build/reliability-load.log 2>&1; echo $? >build/reliability-load.rc ) &
-    load_pid=$!
+    if build_ci_examples; then
+      for b in "${background[@]}"; do
+        ( t=$(date +%s); "stage_$b" >"build/reliability-$b.log" 2>&1
+          echo "$? $(($(date +%s) - t))" >"build/reliability-$b.rc" ) &
+        bg_pid[$b]=$!
+      done
+    else
+      for b in "${background[@]}"; do status[$b]=FAILED; took[$b]=0; done
+      background=()
+    fi
   fi
   t0=$(date +%s)
   if "stage_$s"; then status[$s]=passed; else status[$s]=FAILED; fi
   took[$s]=$(($(date +%s) - t0))
-  if [ "$s" = fuzz ] && [ "$parallel_load" -eq 1 ]; then
-    wait "$load_pid"
-    took[load]=$(($(date +%s) - t_load))
-    cat build/reliability-load.log
-    if [ "$(cat build/reliability-load.rc 2>/dev/null)" = 0 ]; then status[load]=passed; else status[load]=FAILED; fi
+  if [ "$s" = fuzz ]; then
+    for b in "${background[@]}"; do
+      wait "${bg_pid[$b]}"
+      cat "build/reliability-$b.log"
+      read -r brc bsecs <"build/reliability-$b.rc" 2>/dev/null || brc=1
+      took[$b]=${bsecs:-0}
+      if [ "$brc" = 0 ]; then status[$b]=passed; else status[$b]=FAILED; fi
+    done
   fi
 done
 
