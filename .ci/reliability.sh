@@ -18,7 +18,7 @@
 #             SK_VALGRIND_PROGRAMS=all for every program (default: TCP, UDP, records
 #             and threads, the endpoints' allocation and transfer paths)
 #   fuzz      preset fuzz (clang, libFuzzer, ASan+UBSan): each harness of tests/fuzz for
-#             SK_FUZZ_SECONDS seconds (60 when CI=true, else 10), the two at once
+#             SK_FUZZ_SECONDS seconds (60 when CI=true, else 10), all at once, niced
 #   load      tests/load/hostile.py against the chat-server and server of preset ci
 #   soak      tests/load/soak.py: the chat-server of preset ci under every hostile client
 #             at once for SK_SOAK_SECONDS seconds (120 when CI=true, else 30; 600 is the
@@ -242,7 +242,8 @@ stage_fuzz() {
     # only read.
     rm -rf "$dir/corpus/$name" "$dir/artifacts/$name"
     mkdir -p "$dir/corpus/$name" "$dir/artifacts/$name"
-    "$dir/tests/fuzz/$h" -max_total_time="$fuzz_seconds" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
+    # Niced: load and soak, beside them, check latencies and stalls.
+    nice -n 10 "$dir/tests/fuzz/$h" -max_total_time="$fuzz_seconds" -timeout=10 -rss_limit_mb=2048 -print_final_stats=1 \
       -artifact_prefix="$dir/artifacts/$name/" "$dir/corpus/$name" "tests/fuzz/corpus/$name" \
       >"$dir/$h.log" 2>&1 &
     pids+=($!)
