@@ -12,10 +12,16 @@
 #
 #   bash tests/musl/run.sh [--build-dir=DIR]      default: build/musl
 #
+# Then the tests that need no Criterion (SOCKKIT_BUILD_PLAIN_TESTS): tests/threads,
+# several threads on one endpoint, against both libraries, and every fuzz harness
+# replaying its seed corpus (address text and sockaddr parsing, the line reader, and
+# whatever else tests/fuzz holds), with ctest.
+#
 # The Criterion suite is not part of it: Debian's Criterion is built for glibc, so a
-# Criterion program cannot link with musl. What the examples drive (connect with its
-# lookups, send_all/recv_exact, recv_until, timeouts, Unix sockets, sendfile, the
-# poller and the chat server, UDP) runs on musl here; the rest of the API does not.
+# Criterion program cannot link with musl. What the examples, the threads' check and
+# the fuzz seeds drive (connect with its lookups, send_all/recv_exact, recv_until,
+# timeouts, Unix sockets, sendfile, the poller and the chat server, UDP, the address
+# parsers) runs on musl here; the rest of the API does not.
 # Installs musl-tools with apt-get when it is missing (as root or through sudo).
 # Loopback only.
 set -euo pipefail
@@ -24,7 +30,7 @@ build=build/musl
 for arg in "$@"; do
   case "$arg" in
     --build-dir=*) build=${arg#*=} ;;
-    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,26p' "$0"; exit 0 ;;
     *) echo "musl/run.sh: unknown argument $arg" >&2; exit 2 ;;
   esac
 done
@@ -39,7 +45,7 @@ fi
 
 echo "== musl: configure and build ($build, musl $(dpkg-query -W -f='${Version}' musl 2>/dev/null || echo '?'))"
 CC=musl-gcc cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo -DSOCKKIT_WERROR=ON \
-  -DSOCKKIT_BUILD_TESTS=OFF -DSOCKKIT_BUILD_EXAMPLES=ON -DSOCKKIT_EXAMPLES_FULLY_STATIC=ON \
+  -DSOCKKIT_BUILD_TESTS=OFF -DSOCKKIT_BUILD_PLAIN_TESTS=ON -DSOCKKIT_BUILD_EXAMPLES=ON -DSOCKKIT_EXAMPLES_FULLY_STATIC=ON \
   -DSOCKKIT_INSTALL=ON >"$build.configure.log" 2>&1 ||
   { tail -n 30 "$build.configure.log"; exit 1; }
 grep -E 'libsockkit: ' "$build.configure.log" || true
@@ -124,4 +130,14 @@ for f in "$build"/cases/*.rc; do
   esac
 done
 echo "== musl: $pass passed, $skip skipped, $fail failed"
-[ "$fail" -eq 0 ]
+
+echo "== musl: the tests that need no Criterion (tests/threads, the fuzz seeds)"
+plain_rc=0
+ctest --test-dir "$build" --output-on-failure -j"$(nproc 2>/dev/null || echo 2)" >"$build/plain-ctest.log" 2>&1 || plain_rc=$?
+grep -E '^ *[0-9]+/[0-9]+ Test|tests passed|tests failed' "$build/plain-ctest.log" | sed 's/^/   /'
+if grep -q 'No tests were found' "$build/plain-ctest.log"; then
+  echo "musl/run.sh: no test was registered in $build" >&2
+  plain_rc=1
+fi
+[ "$plain_rc" -eq 0 ] || tail -n 40 "$build/plain-ctest.log"
+[ "$fail" -eq 0 ] && [ "$plain_rc" -eq 0 ]
