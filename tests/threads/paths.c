@@ -224,13 +224,17 @@ static void *wake_job(void *arg)
         if (i % 16 == 0)
             sleep_ms(1);
     }
+    /* Through, then one more wake-up: whichever wait sees the count short of WAKERS
+     * still has a wake-up coming after it. */
     atomic_fetch_add(w->done, 1);
+    if (w->rc == SK_OK)
+        w->rc = sk_poller_wake(w->p);
     return NULL;
 }
 
 /* Three threads wake a poller 300 times each while one thread waits on it with a
  * registered connection that also gets data now and then: no wait of 2 s ends empty
- * while they wake, and a last wake-up after they are done still arrives. */
+ * while they wake, and a last wake-up after they are done (and joined) still arrives. */
 static void poller_wakes_from_other_threads_while_one_thread_waits(void)
 {
     sk_poller *p;
@@ -254,8 +258,7 @@ static void poller_wakes_from_other_threads_while_one_thread_waits(void)
         sk_event ev[8];
         size_t n = 0;
         int rc = sk_poller_wait(p, ev, 8, &n, 2000);
-        CHECK(rc == SK_OK, "wait %s", sk_errname(rc));
-        CHECK(n > 0, "a wait of 2 s ended with nothing while threads were waking");
+        CHECK(rc == SK_OK, "wait %s: a wake-up was lost (wakers through: %d)", sk_errname(rc), atomic_load(&done));
         waits++;
         for (size_t i = 0; i < n; i++) {
             if (ev[i].events & SK_POLL_WAKE) {
