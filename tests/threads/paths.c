@@ -171,6 +171,7 @@ static void cancel_from_another_thread_ends_a_poller_wait_with_canceled_events(v
         pthread_t th;
         int tcp_seen = 0, udp_seen = 0;
         int64_t end;
+        sk_event ev[4]; /* valid until the poller is closed (poller.h) */
         CHECK(sk_poller_create(&p) == SK_OK, "poller");
         CHECK(tcp_pair(&l, &c, &s) == 0, "pair");
         CHECK(sk_udp_bind(&u, "127.0.0.1", 0) == SK_OK, "bind");
@@ -181,7 +182,6 @@ static void cancel_from_another_thread_ends_a_poller_wait_with_canceled_events(v
         CHECK(pthread_create(&th, NULL, cancel_job, &k) == 0, "pthread_create");
         end = now_ms() + LONG_MS;
         while ((!tcp_seen || !udp_seen) && now_ms() < end) {
-            sk_event ev[4];
             size_t n = 0;
             int rc = sk_poller_wait(p, ev, 4, &n, LONG_MS);
             CHECK(rc == SK_OK, "rep %d: wait %s", rep, sk_errname(rc));
@@ -245,6 +245,7 @@ static void poller_wakes_from_other_threads_while_one_thread_waits(void)
     long wakes = 0, waits = 0;
     int64_t end;
     int joined = 0, last = 0;
+    sk_event ev[8]; /* valid until the poller is closed (poller.h) */
     CHECK(sk_poller_create(&p) == SK_OK, "poller");
     CHECK(tcp_pair(&l, &c, &s) == 0, "pair");
     CHECK(sk_poller_add_tcp(p, s, SK_POLL_IN, NULL) == SK_OK, "add");
@@ -255,7 +256,6 @@ static void poller_wakes_from_other_threads_while_one_thread_waits(void)
     }
     end = now_ms() + 30000;
     while (!last && now_ms() < end) {
-        sk_event ev[8];
         size_t n = 0;
         int rc = sk_poller_wait(p, ev, 8, &n, 2000);
         CHECK(rc == SK_OK, "wait %s: a wake-up was lost (wakers through: %d)", sk_errname(rc), atomic_load(&done));
