@@ -4,8 +4,10 @@
  * resolver thread under lookups that hang or fail, sk_tcp_cancel / sk_udp_cancel and
  * sk_tcp_close_graceful under EINTR storms and spurious wake-ups. */
 #include <criterion/criterion.h>
+#include <fcntl.h>
 #include <netdb.h>
 #include <pthread.h>
+#include <sys/resource.h>
 
 #include "testutil.h"
 #include "shim_util.h"
@@ -420,4 +422,52 @@ Test(faults_paths, close_graceful_of_a_cancelled_connection_still_frees_under_an
     cr_assert_eq(sk_tcp_close_graceful(c, 100), SK_ECANCELED);
     sk_tcp_close(s);
     cr_assert_eq(tu_count_fds(), base);
+}
+
+/* ---- out of descriptors, for real (RLIMIT_NOFILE) ---- */
+
+/* With no descriptor left, Happy Eyeballs makes no socket: every attempt and the call
+ * say SK_EMFILE at once (no waiting out the budget), the report holds them in order;
+ * with descriptors back, the same call connects. Under an EINTR storm. */
+Test(faults_paths, happy_eyeballs_out_of_descriptors_reports_emfile_for_every_attempt_and_connects_again_after)
+{
+    const char *texts[] = {"::1", "127.0.0.2"};
+    const int backlogs[] = {-1, 64};
+    int fds[2], port = cu_one_port(2, texts, backlogs, fds), base, lowest, rc, err;
+    struct rlimit old, now;
+    sk_connect_attempt att[4];
+    size_t count = 0;
+    sk_tcp *c = (sk_tcp *)&count; /* must become NULL */
+    int64_t t0;
+
+    faults(STORM);
+    base = tu_count_fds();
+    lowest = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    cr_assert_geq(lowest, 0);
+    close(lowest);
+    cr_assert_eq(getrlimit(RLIMIT_NOFILE, &old), 0);
+    now = old;
+    now.rlim_cur = (rlim_t)lowest;
+    cr_assert_eq(setrlimit(RLIMIT_NOFILE, &now), 0);
+    t0 = tu_now_ms();
+    rc = sk_tcp_connect_report(&c, "addrs-6-2.sk-test", port, LONG_MS, att, 4, &count);
+    err = errno;
+    cr_assert_eq(setrlimit(RLIMIT_NOFILE, &old), 0);
+    cr_assert_lt(tu_now_ms() - t0, 2000, "out of descriptors, the call waited");
+    cr_assert_null(c);
+    /* (The lookup runs on a thread and needs no descriptor: no cancel, no eventfd.) */
+    cr_assert_eq(rc, SK_EMFILE, "%s", sk_errname(rc));
+    cr_assert_eq(err, EMFILE, "errno %d", err);
+    cr_assert_eq(count, 2, "%zu attempts", count);
+    cr_assert_eq(att[0].code, SK_EMFILE, "attempt 0: %s", sk_errname(att[0].code));
+    cr_assert_eq(att[1].code, SK_EMFILE, "attempt 1: %s", sk_errname(att[1].code));
+    cr_assert_eq(att[0].sys_errno, EMFILE);
+    cr_assert_eq(tu_count_fds(), base, "a descriptor was left open");
+    cr_assert_eq(sk_tcp_connect_report(&c, "addrs-6-2.sk-test", port, LONG_MS, att, 4, &count), SK_OK);
+    cr_assert_eq(count, 2);
+    cr_assert_eq(att[1].code, SK_OK);
+    sk_tcp_close(c);
+    cu_drain(fds[1]);
+    close(fds[0]);
+    close(fds[1]);
 }

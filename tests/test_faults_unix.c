@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -465,4 +466,69 @@ Test(faults_unix, sendfile_of_a_pipe_delivers_exactly_under_an_eintr_storm_and_s
 #else
     cr_assert_gt(injected("eintr"), 0);
 #endif
+}
+
+/* ---- out of descriptors, for real (RLIMIT_NOFILE) ---- */
+
+static struct rlimit no_more_fds(void)
+{
+    struct rlimit old, now;
+    int lowest = open("/dev/null", O_RDONLY | O_CLOEXEC);
+    cr_assert_geq(lowest, 0);
+    close(lowest);
+    cr_assert_eq(getrlimit(RLIMIT_NOFILE, &old), 0);
+    now = old;
+    now.rlim_cur = (rlim_t)lowest;
+    cr_assert_eq(setrlimit(RLIMIT_NOFILE, &now), 0, "setrlimit: errno %d", errno);
+    return old;
+}
+
+/* A receiver with no descriptor left cannot take the ones that come: the kernel
+ * truncates the control message, the bytes are delivered, SK_ETRUNCATED, nothing is
+ * left open; with descriptors back, the next message's arrive, under short transfers
+ * and an EINTR storm. */
+Test(faults_unix, a_receiver_out_of_descriptors_gets_the_bytes_and_etruncated_and_leaks_nothing)
+{
+    char name[108], buf[16];
+    sk_tcp *l, *c, *s;
+    struct pool p;
+    struct rlimit old;
+    int fds[MAXFDS + 2], base, rc;
+    size_t n = 0, nf = (size_t)-1, got = 0;
+
+    marked_name(name, sizeof name, "emfile");
+    pool_open(&p);
+    faults("unix+short+eintr=2");
+    cr_assert_eq(sk_unix_listen(&l, name, 4), SK_OK);
+    cr_assert_eq(sk_unix_connect(&c, name, LONG_MS), SK_OK);
+    cr_assert_eq(sk_tcp_accept(l, &s, LONG_MS), SK_OK);
+    base = tu_count_fds();
+    cr_assert_eq(sk_unix_send_fds(c, "abc", 3, p.fd, 2, NULL, LONG_MS), SK_OK);
+    old = no_more_fds();
+    rc = sk_unix_recv_fds(s, buf, 3, &n, fds, MAXFDS + 2, &nf, LONG_MS);
+    cr_assert_eq(setrlimit(RLIMIT_NOFILE, &old), 0);
+    cr_assert_eq(rc, SK_ETRUNCATED, "out of descriptors: %s", sk_errname(rc));
+    cr_assert_eq(nf, 0);
+    cr_assert(n >= 1 && memcmp(buf, "abc", n) == 0, "%zu bytes", n);
+    got = n;
+    while (got < 3) {
+        cr_assert_eq(sk_unix_recv_fds(s, buf + got, 3 - got, &n, fds, MAXFDS + 2, &nf, LONG_MS), SK_OK);
+        cr_assert_eq(nf, 0, "descriptors came with a later piece of the message");
+        got += n;
+    }
+    cr_assert_eq(memcmp(buf, "abc", 3), 0);
+    cr_assert_eq(tu_count_fds(), base, "a descriptor was left open");
+    /* Descriptors back: the next message's arrive. */
+    cr_assert_eq(sk_unix_send_fds(c, "d", 1, p.fd, 2, NULL, LONG_MS), SK_OK);
+    cr_assert_eq(sk_unix_recv_fds(s, buf, 1, &n, fds, MAXFDS + 2, &nf, LONG_MS), SK_OK);
+    cr_assert_eq(nf, 2);
+    expect_same(&p, fds[0], p.fd[0], 1);
+    expect_same(&p, fds[1], p.fd[1], 1);
+    close(fds[0]);
+    close(fds[1]);
+    cr_assert_eq(tu_count_fds(), base);
+    sk_tcp_close(c);
+    sk_tcp_close(s);
+    sk_tcp_close(l);
+    pool_close(&p);
 }
