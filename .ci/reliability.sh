@@ -10,8 +10,9 @@
 #             the line and branch coverage of lib/ from that run (gcovr), which fails
 #             below its floor (SK_COVERAGE_LINES / SK_COVERAGE_BRANCHES, percent;
 #             report in build/asan/coverage/)
-#   tsan      preset tsan (ThreadSanitizer): build, ctest as for asan (tests/threads is the race
-#             check: Criterion cannot start under TSan, its programs are disabled there)
+#   tsan      preset tsan (ThreadSanitizer): build, ctest as for asan (tests/threads, the
+#             threads and thread_paths programs, is the race check: Criterion cannot
+#             start under TSan, its programs are disabled there)
 #   valgrind  Criterion test programs and tests/threads of preset ci under Valgrind
 #             memcheck, every worker process followed (--trace-children=yes), definite
 #             leaks counted as errors; any error in any process fails the stage.
@@ -38,7 +39,7 @@ stages=()
 for arg in "$@"; do
   case "$arg" in
     asan|tsan|valgrind|fuzz|load|soak) stages+=("$arg") ;;
-    -h|--help) sed -n '2,29p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,32p' "$0"; exit 0 ;;
     *) echo "reliability.sh: unknown stage $arg (asan tsan valgrind fuzz load soak)" >&2; exit 2 ;;
   esac
 done

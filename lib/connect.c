@@ -427,7 +427,14 @@ int sk_tcp_connect_with(sk_tcp **conn, const char *host, int port, const sk_conn
     }
     if (rc != SK_OK)
         return rc;
-    return sk__tcp_wrap(fd, conn);
+    /* The winner's entry says what the call says: a connection the library could not
+     * wrap (no memory) is no winner. */
+    if ((rc = sk__tcp_wrap(fd, conn)) != SK_OK) {
+        int err = errno;
+        note_end(&r, (size_t)w, rc, err, sk__now_ns());
+        errno = err;
+    }
+    return rc;
 }
 
 int sk_tcp_connect_report(sk_tcp **conn, const char *host, int port, int timeout_ms,

@@ -26,7 +26,8 @@
 int sk__port_ok(int port, int zero_ok);
 
 /* getaddrinfo with our hints (lib/resolve.c): SK_OK with a non-empty list in *out,
- * SK_ETIMEDOUT when dl ran out first, else SK_ENOTFOUND (errno set for EAI_SYSTEM)
+ * SK_ETIMEDOUT when dl ran out first, SK_ENOMEM when the library could not allocate
+ * the helper thread's lookup, else SK_ENOTFOUND (errno set for EAI_SYSTEM)
  * with getaddrinfo's code in *gai when gai is not NULL (0 after SK_OK or a timeout).
  * A name that needs a lookup is looked up on a helper thread when dl is finite. */
 int sk__resolve_within(const char *host, int port, int socktype, int passive, sk__deadline *dl,

@@ -238,18 +238,19 @@ static int lookup_threaded(const char *host, const char *service, const struct a
     pthread_once(&lookups_once, lookups_init);
     if ((rc = take_place(dl, cancel)) != SK_OK)
         return rc;
-    *gai = EAI_MEMORY;
+    /* The library's own allocation failing is SK_ENOMEM, as everywhere else (it is
+     * not the resolver failing: that is SK_ENOTFOUND). */
     l = calloc(1, sizeof *l + hlen);
     if (l == NULL || pthread_mutex_init(&l->mu, NULL) != 0) {
         free(l);
         give_place_back();
-        return SK_OK;
+        return SK_ENOMEM;
     }
     if (cond_init_monotonic(&l->cv) != 0) {
         pthread_mutex_destroy(&l->mu);
         free(l);
         give_place_back();
-        return SK_OK;
+        return SK_ENOMEM;
     }
     l->wake.rd = l->wake.wr = -1;
     if (cancel != NULL && sk__notify_open(&l->wake) != 0) {

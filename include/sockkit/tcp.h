@@ -203,7 +203,7 @@ typedef struct sk_connect_options {
  *
  * When the name lookup fails, the report holds one entry with an empty @c addr (all
  * zero) and the call's code (#SK_ENOTFOUND, #SK_ETIMEDOUT when the budget ended
- * first, or #SK_ECANCELED when #sk_connect_options::cancel fired); its @c sys_errno keeps getaddrinfo's detail: the `EAI_*` value (negative in
+ * first, #SK_ECANCELED when #sk_connect_options::cancel fired, or #SK_ENOMEM); its @c sys_errno keeps getaddrinfo's detail: the `EAI_*` value (negative in
  * glibc, so never mistaken for an errno: `EAI_NONAME`, `EAI_AGAIN`, `EAI_FAIL`...), or
  * @c errno for `EAI_SYSTEM` and for a lookup the budget cut off.
  */

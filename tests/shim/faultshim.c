@@ -1,13 +1,13 @@
 /* A test-only fault-injection layer, loaded with LD_PRELOAD: short transfers, EINTR and
- * signal storms, spurious EAGAIN and spurious wake-ups on IPv4/IPv6 sockets, and failed
- * allocations. See faultshim.h for the modes and the control interface. Every real
+ * signal storms, spurious EAGAIN and spurious wake-ups on IPv4/IPv6 sockets (and, with
+ * "unix", on the Unix sockets a test marks by name), and failed allocations. See faultshim.h for the modes and the control interface. Every real
  * function is reached through dlsym(RTLD_NEXT, ...); the shim's own helpers use only
- * calls it does not interpose (getsockname, getsockopt, fcntl, clock_gettime, and the
- * real poll through its pointer) and never allocate, so it never recurses. State is
+ * calls it does not interpose (getsockname, getpeername, getsockopt, fcntl, memmem,
+ * clock_gettime, and the real poll through its pointer) and never allocate, so it never recurses. State is
  * atomics (and one spin lock for the allocation table): any thread may call in.
  * read/write/readv/writev are not interposed: libsockkit does not use them on sockets
  * (it calls send, recv, sendto, recvfrom, sendmsg, recvmsg, sendmmsg, recvmmsg, poll,
- * epoll_wait, accept4 and connect). */
+ * epoll_wait, accept4 and connect; sendfile and splice for sk_tcp_sendfile). */
 #undef _FORTIFY_SOURCE /* our definitions of recv, poll... must not meet inline wrappers */
 #ifndef _GNU_SOURCE
 #define _GNU_SOURCE
@@ -20,14 +20,17 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/sendfile.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <sys/types.h>
 #include <sys/uio.h>
+#include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -36,14 +39,14 @@
 #define SHIM_EXPORT __attribute__((visibility("default")))
 
 enum fn_id { F_SEND, F_RECV, F_SENDTO, F_RECVFROM, F_SENDMSG, F_RECVMSG, F_POLL, F_ACCEPT4, F_CONNECT,
-             F_SENDMMSG, F_RECVMMSG, F_EPOLL_WAIT, F_ACCEPT,
+             F_SENDMMSG, F_RECVMMSG, F_EPOLL_WAIT, F_ACCEPT, F_SENDFILE, F_SPLICE,
              F_RECV_CHK, F_RECVFROM_CHK, F_POLL_CHK, F_EPOLL_CTL, F_CLOSE, F_N };
 #define F_COUNTED F_RECV_CHK /* the _chk twins are counted as their plain function; the
                                 functions after them are not counted at all */
 
 static const char *const fn_names[F_N] = {
     "send", "recv", "sendto", "recvfrom", "sendmsg", "recvmsg", "poll", "accept4", "connect",
-    "sendmmsg", "recvmmsg", "epoll_wait", "accept",
+    "sendmmsg", "recvmmsg", "epoll_wait", "accept", "sendfile", "splice",
     "__recv_chk", "__recvfrom_chk", "__poll_chk", "epoll_ctl", "close",
 };
 
@@ -51,6 +54,7 @@ static const char *const fn_names[F_N] = {
 #define MODE_EINTR 2u
 #define MODE_EAGAIN 4u
 #define MODE_WAKEUP 8u
+#define MODE_UNIX 16u
 
 static atomic_int g_active;          /* 0: pure pass-through, nothing counted */
 static atomic_uint g_mode;           /* MODE_* bits */
@@ -112,12 +116,44 @@ typedef int (*recvmmsg_fn)(int, struct mmsghdr *, unsigned int, int, struct time
 typedef int (*epoll_wait_fn)(int, struct epoll_event *, int, int);
 typedef int (*epoll_ctl_fn)(int, int, int, struct epoll_event *);
 typedef int (*close_fn)(int);
+typedef ssize_t (*sendfile_fn)(int, int, off_t *, size_t);
+typedef ssize_t (*splice_fn)(int, loff_t *, int, loff_t *, size_t, unsigned int);
 
 /* ------------------------------------------------------------------ helpers */
 
 enum kind { K_OTHER, K_STREAM, K_DGRAM };
 
-/* Is fd an IPv4/IPv6 socket, and of which type? Keeps errno. */
+/* Does a Unix socket name (a path, or an abstract name: sun_path[0] == 0) carry the
+ * mark SK_FAULTSHIM_UNIX_MARK? */
+static int unix_name_marked(const struct sockaddr_storage *ss, socklen_t sl)
+{
+    const struct sockaddr_un *su = (const struct sockaddr_un *)ss;
+    size_t off = offsetof(struct sockaddr_un, sun_path), n, mark = sizeof SK_FAULTSHIM_UNIX_MARK - 1;
+    if (ss->ss_family != AF_UNIX || sl <= off)
+        return 0;
+    n = (size_t)sl - off;
+    if (n > sizeof su->sun_path)
+        n = sizeof su->sun_path;
+    return memmem(su->sun_path, n, SK_FAULTSHIM_UNIX_MARK, mark) != NULL;
+}
+
+/* A Unix socket is the shim's under "unix" when its own name or its peer's is marked
+ * (a listener, what it accepted, a client connected to it; a datagram socket bound to
+ * a marked name or connected to one). */
+static int unix_marked(int fd, const struct sockaddr_storage *own, socklen_t own_len)
+{
+    struct sockaddr_storage peer;
+    socklen_t pl = sizeof peer;
+    if (!(atomic_load_explicit(&g_mode, memory_order_relaxed) & MODE_UNIX))
+        return 0;
+    if (unix_name_marked(own, own_len))
+        return 1;
+    return getpeername(fd, (struct sockaddr *)&peer, &pl) == 0 && unix_name_marked(&peer, pl);
+}
+
+/* Is fd an IPv4/IPv6 socket (or a marked Unix socket, under "unix"), and of which
+ * type? Streams are SOCK_STREAM; datagram and seqpacket sockets are never clamped.
+ * Keeps errno. */
 static enum kind sock_kind(int fd)
 {
     int saved = errno;
@@ -125,7 +161,8 @@ static enum kind sock_kind(int fd)
     struct sockaddr_storage ss;
     socklen_t sl = sizeof ss;
     if (fd >= 0 && getsockname(fd, (struct sockaddr *)&ss, &sl) == 0 &&
-        (ss.ss_family == AF_INET || ss.ss_family == AF_INET6)) {
+        (ss.ss_family == AF_INET || ss.ss_family == AF_INET6 ||
+         (ss.ss_family == AF_UNIX && unix_marked(fd, &ss, sl)))) {
         int type = 0;
         socklen_t tl = sizeof type;
         k = getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tl) == 0 && type == SOCK_STREAM ? K_STREAM : K_DGRAM;
@@ -348,6 +385,8 @@ SHIM_EXPORT int sk_faultshim_set(const char *spec)
             if (parse_uint(s + 7, n - 7, &eagain_every) != 0 || eagain_every == 0)
                 return -1;
             mode |= MODE_EAGAIN;
+        } else if (token_is(s, n, "unix")) {
+            mode |= MODE_UNIX;
         } else if (token_is(s, n, "wakeup")) {
             mode |= MODE_WAKEUP;
         } else if (n > 7 && memcmp(s, "wakeup=", 7) == 0) {
@@ -572,6 +611,10 @@ static void short_msg(enum fn_id f, enum kind k, const struct msghdr *msg, struc
     m->msg_iovlen = cnt;
 }
 
+/* sendmsg with a control message (SCM_RIGHTS on a Unix stream): a short transfer keeps
+ * msg_control as it is, so the descriptors go with the first of the bytes that do go,
+ * as with a real partial send; an injected EINTR or EAGAIN sends nothing, descriptors
+ * included. */
 SHIM_EXPORT ssize_t sendmsg(int fd, const struct msghdr *msg, int flags)
 {
     enum kind k;
@@ -600,6 +643,13 @@ static ssize_t recvmsg_copy(recvmsg_fn real, int fd, struct msghdr *msg, struct 
     return r;
 }
 
+/* recvmsg never loses a descriptor: every fault is decided before the real call (an
+ * injected EINTR or EAGAIN receives nothing, so the descriptors stay queued in the
+ * kernel for the next call) or is a shorter iovec (the kernel hands the descriptors
+ * over with the first byte read from their message, however few bytes the call
+ * takes; msg_control is never shortened). Whatever the real call returns, count and
+ * control message, goes back to the caller unchanged: the shim never takes a result
+ * the kernel gave and reports a failure in its place, so it has no descriptor to close. */
 SHIM_EXPORT ssize_t recvmsg(int fd, struct msghdr *msg, int flags)
 {
     enum kind k;
@@ -700,6 +750,49 @@ SHIM_EXPORT int connect(int fd, __CONST_SOCKADDR_ARG addr, socklen_t len)
         return fail_eintr(F_CONNECT);
     errno = err;
     return r;
+}
+
+/* ------------------------------------------------------------------ sendfile, splice */
+
+/* sendfile onto a stream socket: short transfers clamp count, "eintr" and "eagain"
+ * fail the call before it moves anything. Not under "interrupt=MS" (the call has no
+ * MSG_DONTWAIT to run it without waiting; the library's sockets block with a send
+ * timeout, which the storm leaves alone). */
+SHIM_EXPORT ssize_t sendfile(int out, int in, off_t *off, size_t count)
+{
+    enum kind k;
+    int e;
+    REAL(sendfile_fn, F_SENDFILE, real);
+    if ((e = prologue(F_SENDFILE, out, &k)) != 0)
+        return fail_with(F_SENDFILE, e);
+    if (k == K_STREAM)
+        count = short_len(F_SENDFILE, count);
+    return real(out, in, off, count);
+}
+
+/* sendfile64: the same call where off_t is 64 bits (a program built with
+ * _FILE_OFFSET_BITS=64 reaches it under that name). */
+#if defined(__GLIBC__) && defined(__LP64__) && !defined(__USE_FILE_OFFSET64)
+_Static_assert(sizeof(off_t) == sizeof(off64_t), "sendfile64 is not sendfile here");
+SHIM_EXPORT ssize_t sendfile64(int out, int in, off64_t *off, size_t count)
+{
+    return sendfile(out, in, (off_t *)off, count);
+}
+#endif
+
+/* splice with a socket at either end (the library's: pipe -> socket; a relay's: socket
+ * -> pipe): as sendfile. */
+SHIM_EXPORT ssize_t splice(int in, loff_t *off_in, int out, loff_t *off_out, size_t len, unsigned int flags)
+{
+    enum kind k;
+    int e;
+    REAL(splice_fn, F_SPLICE, real);
+    e = prologue(F_SPLICE, active() && sock_kind(out) != K_OTHER ? out : in, &k);
+    if (e != 0)
+        return fail_with(F_SPLICE, e);
+    if (k == K_STREAM)
+        len = short_len(F_SPLICE, len);
+    return real(in, off_in, out, off_out, len, flags);
 }
 
 /* ------------------------------------------------------------------ batches of datagrams */

@@ -2,12 +2,30 @@
  * LD_PRELOAD module built as libsk_faultshim.so. Not part of libsockkit.
  *
  * The shim interposes send, recv, sendto, recvfrom, sendmsg, recvmsg, sendmmsg,
- * recvmmsg, poll, epoll_wait, accept4 and connect (and the _FORTIFY_SOURCE twins
- * __recv_chk, __recvfrom_chk, __poll_chk; epoll_ctl and close only to know which epoll
- * instances watch sockets). It touches only calls on IPv4/IPv6 sockets (a poll only
- * when one of its descriptors is one, an epoll_wait only on an instance an IPv4/IPv6
- * socket was registered with): pipes, files and Unix sockets, such as Criterion's own,
- * pass through. It also interposes malloc, calloc, realloc and free, for allocation
+ * recvmmsg, poll, epoll_wait, accept4, connect, sendfile (and sendfile64) and splice
+ * (and the _FORTIFY_SOURCE twins __recv_chk, __recvfrom_chk, __poll_chk; epoll_ctl and
+ * close only to know which epoll instances watch sockets). It touches only calls on
+ * IPv4/IPv6 sockets and, with the "unix" token, on marked Unix domain sockets (below)
+ * (a poll only when one of its descriptors is one, an epoll_wait only on an instance
+ * such a socket was registered with; a sendfile whose output is one, a splice with one
+ * at either end): pipes, files and other Unix sockets, such as Criterion's own, pass
+ * through.
+ *
+ * Unix domain sockets ("unix"): a stream, datagram or seqpacket socket whose own name
+ * or whose peer's name (getsockname / getpeername; a path or an abstract name) contains
+ * SK_FAULTSHIM_UNIX_MARK, "skfault": a listener on "@skfault-1", the connections it
+ * accepts, the clients connected to it, a datagram socket bound to such a name or
+ * connected to one. (A socketpair has no name and is never touched.) Streams get every
+ * mode as TCP does; datagram and seqpacket sockets are never clamped.
+ * Descriptor passing (SCM_RIGHTS): the shim never shortens msg_control. A short
+ * sendmsg sends the control message with the first of the bytes it lets through, as a
+ * real partial send does; a short recvmsg takes the descriptors with the first byte of
+ * their message, as the kernel hands them over. An injected EINTR or EAGAIN (sendmsg or
+ * recvmsg) is decided before the real call and moves nothing, descriptors included:
+ * they stay queued for the next call. The shim never turns a real receive into a
+ * failure (it would have to close what came): every descriptor the kernel delivers
+ * reaches the library, so a test that counts /proc/self/fd sees the library's leaks
+ * and losses, never the shim's. It also interposes malloc, calloc, realloc and free, for allocation
  * faults (below), which touch only a thread that asked for them.
  * Until a mode is set (by sk_faultshim_set, or by the SK_FAULTS environment variable,
  * read once when the shim is loaded: SK_FAULTS=short+eintr ./program) every call
@@ -25,16 +43,16 @@
  *                  or split datagrams).
  *   "eintr"        one call in four of each interposed function fails with EINTR:
  *   "eintr=N"      one call in N (N >= 1; the 1st, N+1st, ... call of each function).
- *                  send, recv, sendto, recvfrom, sendmsg, recvmsg, poll, accept4 fail
- *                  without doing anything. connect (stream sockets only) is different:
+ *                  send, recv, sendto, recvfrom, sendmsg, recvmsg, poll, accept4,
+ *                  sendfile, splice fail without doing anything. connect (stream sockets only) is different:
  *                  the real call is made, and only when it started the connection (it
  *                  returned 0 or EINPROGRESS) is EINTR reported instead, which is what
  *                  an interrupted connect leaves behind per POSIX (the connection goes
  *                  on asynchronously). A failing connect, and UDP connect (which never
  *                  blocks), are left as they are.
  *   "eagain"       one call in four of send, recv, sendto, recvfrom, sendmsg, recvmsg,
- *   "eagain=N"     sendmmsg, recvmmsg and accept4 fails with EAGAIN without doing
- *                  anything (the 1st, N+1st... of the calls of each function that
+ *   "eagain=N"     sendmmsg, recvmmsg, accept4, sendfile and splice fails with EAGAIN
+ *                  without doing anything (the 1st, N+1st... of the calls of each function that
  *                  "eintr" did not take): a blocking call woken for nothing, or data
  *                  another reader took first. Before its deadline a library must try
  *                  again, not time out.
@@ -45,6 +63,7 @@
  *                  3N+1st... reports readiness that is not there (POLLIN/POLLOUT as
  *                  asked on the first socket of a poll; the last socket registered with
  *                  the epoll instance, its events and data, for epoll_wait).
+ *   "unix"         Unix domain sockets marked by name (above) get the same faults.
  *   "interrupt=MS" a signal storm, as from a timer signal without SA_RESTART every MS
  *                  ms: a call that could block longer than MS (a blocking socket, no
  *                  MSG_DONTWAIT, SO_RCVTIMEO/SO_SNDTIMEO unlimited or longer than MS;
@@ -54,14 +73,18 @@
  *                  nothing, and fails with EINTR when MS ms pass before it moved a byte;
  *                  a poll that sees nothing within MS fails with EINTR. Calls that cannot
  *                  block, or whose own timeout is MS or less, run untouched. Not applied
- *                  to connect. A library that restarts its budget after EINTR never
- *                  times out under this mode. Applied to epoll_wait as to poll.
+ *                  to connect, sendfile or splice (they have no MSG_DONTWAIT). A
+ *                  library that restarts its budget after EINTR never times out under
+ *                  this mode. Applied to epoll_wait as to poll.
+ * sendfile and splice: "short" clamps the count on a stream socket, "eintr" and
+ * "eagain" fail them before they move anything, as for send.
  * Setting a mode resets every counter. Thread-safe (atomics); per process.
  */
 #ifndef SK_FAULTSHIM_H
 #define SK_FAULTSHIM_H
 
 #define SK_FAULTSHIM_SET_SYMBOL "sk_faultshim_set"
+#define SK_FAULTSHIM_UNIX_MARK "skfault"
 #define SK_FAULTSHIM_COUNT_SYMBOL "sk_faultshim_count"
 
 #ifdef __cplusplus
@@ -74,8 +97,9 @@ typedef int (*sk_faultshim_set_fn)(const char *spec);
 
 /* A counter since the last sk_faultshim_set:
  *   "send", "recv", "sendto", "recvfrom", "sendmsg", "recvmsg", "sendmmsg", "recvmmsg",
- *   "poll", "epoll_wait", "accept4", "connect"
- *                  calls on IPv4/IPv6 sockets (epoll_wait: on instances watching one);
+ *   "poll", "epoll_wait", "accept4", "connect", "accept", "sendfile", "splice"
+ *                  calls on the sockets the shim touches (epoll_wait: on instances
+ *                  watching one);
  *   "calls"        all of them;
  *   "eintr:FN"     EINTRs injected into FN;   "eintr" all of them;
  *   "short:FN"     transfers of FN clamped to fewer bytes than asked; "short" all;
