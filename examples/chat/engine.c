@@ -602,10 +602,15 @@ static void reap(struct chat_engine *e)
             e->clients[i]->idx = i;
             e->n_gone--;
             if (c->said_bye && c->out.n > 0) {
-                /* A last try; the system delivers what it took. */
+                /* A last try; the system delivers what it took. A send that fails
+                 * drops it again (broken): it is not in clients any more, so that
+                 * drop must not count among those left to remove, or this loop
+                 * would never end. */
                 const char *why = c->gone;
                 c->gone = NULL;
                 flush_output(e, c);
+                if (c->gone != NULL)
+                    e->n_gone--;
                 c->gone = why;
             }
             unlist_paused(e, c);
