@@ -350,7 +350,15 @@ static void join(struct chat_engine *e, size_t *slot)
     for (size_t i = 0; i < n_conns; i++)
         others += conns[i].attached && !conns[i].retired;
     k = &conns[n_conns];
-    memset(k, 0, sizeof *k);
+    {
+        /* The buffers stay from one input to the next (fewer fresh pages to fault in). */
+        bytes in = k->in, carry = k->carry, expect = k->expect;
+        memset(k, 0, sizeof *k);
+        k->in = in;
+        k->carry = carry;
+        k->expect = expect;
+        k->in.len = k->carry.len = k->expect.len = 0;
+    }
     snprintf(k->name, sizeof k->name, "127.0.0.1:%zu", 50000 + n_conns);
     k->room = ROOM_ALL;
     *slot = n_conns++;
@@ -485,9 +493,6 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     for (size_t i = 0; i < n_conns; i++) {
         conn *k = &conns[i];
         FUZZ_CHECK(k->closed, "%s was never closed", k->name);
-        free(k->in.p);
-        free(k->carry.p);
-        free(k->expect.p);
     }
     return 0;
 }
