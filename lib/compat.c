@@ -87,22 +87,50 @@ int sk__accept(int listen_fd)
     return fd;
 }
 
-void sk__each_received_fd(const struct msghdr *m, void (*each)(int fd, void *arg), void *arg)
+const unsigned char *sk__cmsg_next(const struct msghdr *m, size_t *off, struct cmsghdr *h, size_t *len, int *cut)
 {
-    if (m->msg_control == NULL || m->msg_controllen == 0)
-        return;
-    for (struct cmsghdr *h = CMSG_FIRSTHDR(m); h != NULL; h = CMSG_NXTHDR((struct msghdr *)m, h)) {
-        const unsigned char *data = CMSG_DATA(h);
-        size_t n;
-        if (h->cmsg_level != SOL_SOCKET || h->cmsg_type != SCM_RIGHTS || h->cmsg_len < CMSG_LEN(0))
+    const unsigned char *base = m->msg_control, *data;
+    size_t end = base != NULL ? (size_t)m->msg_controllen : 0, clen;
+
+    /* By offsets, never past msg_controllen: the C library's CMSG_NXTHDR checks the
+     * next header against the buffer's end but not the current one's cmsg_len, which
+     * a system that truncates a message may leave larger than what is left. */
+    if (*off > end || end - *off < sizeof *h)
+        return NULL;
+    memcpy(h, base + *off, sizeof *h);
+    clen = (size_t)h->cmsg_len;
+    if (clen < CMSG_LEN(0))
+        return NULL; /* malformed: where the next one starts is unknown */
+    data = base + *off + CMSG_LEN(0);
+    if (clen > end - *off) {
+        clen = end - *off; /* cut at the buffer's end: the last one */
+        *cut = 1;
+        *off = end;
+    } else if (CMSG_SPACE(clen - CMSG_LEN(0)) > end - *off) {
+        *off = end; /* its padding would be past the end: the last one */
+    } else {
+        *off += CMSG_SPACE(clen - CMSG_LEN(0));
+    }
+    *len = clen - CMSG_LEN(0);
+    return data;
+}
+
+int sk__each_received_fd(const struct msghdr *m, void (*each)(int fd, void *arg), void *arg)
+{
+    struct cmsghdr h;
+    const unsigned char *data;
+    size_t off = 0, len;
+    int cut = 0;
+    while ((data = sk__cmsg_next(m, &off, &h, &len, &cut)) != NULL) {
+        if (h.cmsg_level != SOL_SOCKET || h.cmsg_type != SCM_RIGHTS)
             continue;
-        n = (h->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-        for (size_t i = 0; i < n; i++) {
+        for (size_t i = 0; i < len / sizeof(int); i++) {
             int fd;
             memcpy(&fd, data + i * sizeof fd, sizeof fd);
             each(fd, arg);
         }
     }
+    return cut;
 }
 
 #if !SK_HAVE_MSG_CMSG_CLOEXEC
@@ -118,7 +146,7 @@ void sk__cloexec_received(const struct msghdr *m)
 #if SK_HAVE_MSG_CMSG_CLOEXEC
     (void)m;
 #else
-    sk__each_received_fd(m, set_cloexec, NULL);
+    (void)sk__each_received_fd(m, set_cloexec, NULL);
 #endif
 }
 

@@ -108,9 +108,16 @@ typedef struct sk__mmsghdr {
 int sk__socket(int family, int type, int protocol, int nonblock);
 /* accept(2) of a close-on-exec, blocking descriptor: -1 with errno on failure. */
 int sk__accept(int listen_fd);
+/* The control message of m at *off (0 for the first): its header copied into *h,
+ * and a pointer to its data, *len bytes, or NULL when there is none left (or the next
+ * one is malformed: cmsg_len below CMSG_LEN(0)). Never reads past msg_controllen: a
+ * message whose cmsg_len claims more than is left is cut there (*cut = 1, and it is
+ * the last). *off moves to the next one. */
+const unsigned char *sk__cmsg_next(const struct msghdr *m, size_t *off, struct cmsghdr *h, size_t *len, int *cut);
 /* Calls each(fd, arg) for every descriptor the SCM_RIGHTS messages of m's control
- * bytes hold, in order. */
-void sk__each_received_fd(const struct msghdr *m, void (*each)(int fd, void *arg), void *arg);
+ * bytes hold, in order, as far as they lie within msg_controllen: 1 when a message
+ * was cut by the buffer's end (descriptors may be missing: a truncation), else 0. */
+int sk__each_received_fd(const struct msghdr *m, void (*each)(int fd, void *arg), void *arg);
 /* Descriptors that recvmsg brought in the control bytes of m: close-on-exec (a no-op
  * where MSG_CMSG_CLOEXEC did it already). */
 void sk__cloexec_received(const struct msghdr *m);

@@ -240,11 +240,15 @@ static void gro_note(sk_udp *u)
  * for one datagram. */
 static size_t gro_segment(const struct msghdr *h)
 {
-    for (struct cmsghdr *c = CMSG_FIRSTHDR(h); c != NULL; c = CMSG_NXTHDR((struct msghdr *)h, c)) {
+    struct cmsghdr c;
+    const unsigned char *data;
+    size_t off = 0, len;
+    int cut = 0;
+    while ((data = sk__cmsg_next(h, &off, &c, &len, &cut)) != NULL) {
         int seg;
-        if (c->cmsg_level != IPPROTO_UDP || c->cmsg_type != UDP_GRO || c->cmsg_len < CMSG_LEN(sizeof seg))
+        if (c.cmsg_level != IPPROTO_UDP || c.cmsg_type != UDP_GRO || len < sizeof seg)
             continue;
-        memcpy(&seg, CMSG_DATA(c), sizeof seg);
+        memcpy(&seg, data, sizeof seg);
         return seg > 0 ? (size_t)seg : 0;
     }
     return 0;

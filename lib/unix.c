@@ -413,7 +413,8 @@ static int take_fds(const sk__ctl *ctl, int rc, int *fds, size_t fd_cap, size_t 
     t.cap = fd_cap;
     t.n = 0;
     t.lost = (ctl->flags & MSG_CTRUNC) != 0;
-    sk__each_received_fd(&m, take_one, &t);
+    if (sk__each_received_fd(&m, take_one, &t))
+        t.lost = 1; /* a message cut short: some of its descriptors did not come */
     n = t.n;
     lost = t.lost;
     if (lost && rc == SK_OK)

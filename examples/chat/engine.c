@@ -71,6 +71,7 @@ struct chat_client {
 
 struct chat_engine {
     const char *prog;
+    FILE *log;                   /* where the log lines go: stderr (chat_engine_set_log) */
     const struct chat_ops *ops;
     void *io;
     struct chat_client **clients; /* in no particular order */
@@ -217,7 +218,7 @@ static void note_backlog(struct chat_engine *e, struct chat_client *c)
         e->backed[e->n_backed++] = c;
         if (e->ops->bound_unsent != NULL)
             e->ops->bound_unsent(e->io, c->conn, 1);
-        fprintf(stderr, "%s: %s is %zu bytes behind\n", e->prog, c->name, c->out.bytes);
+        fprintf(e->log, "%s: %s is %zu bytes behind\n", e->prog, c->name, c->out.bytes);
     } else if (c->backed && (c->out.bytes < LOW_WATER || c->gone != NULL)) {
         unlist_backed(e, c);
         if (c->gone == NULL && e->ops->bound_unsent != NULL)
@@ -350,7 +351,7 @@ static void announce(struct chat_engine *e, struct chat_client *c, const char *w
     char *p;
     own_begin(e, c);
     if ((p = round_room(e, (size_t)n)) == NULL) {
-        fprintf(stderr, "%s: out of memory: a notice is lost\n", e->prog);
+        fprintf(e->log, "%s: out of memory: a notice is lost\n", e->prog);
         return;
     }
     memcpy(p, line, (size_t)n);
@@ -449,7 +450,7 @@ static void on_readable(struct chat_engine *e, struct chat_client *c)
         if (c->carry_len > 0) {
             own_begin(e, c);
             if (add_line(e, c, c->carry, c->carry_len, "\n", 1) != 0)
-                fprintf(stderr, "%s: out of memory: a line is lost\n", e->prog);
+                fprintf(e->log, "%s: out of memory: a line is lost\n", e->prog);
             own_end(e, c);
             forget_partial(c);
         }
@@ -486,7 +487,7 @@ void chat_join(struct chat_engine *e, chat_conn conn, const char *name)
 
     if (reserve(&e->clients, e->n, &e->cap) != 0 || (c = calloc(1, sizeof *c)) == NULL ||
         (w = malloc(sizeof *w + CHAT_NAME_CAP + 64)) == NULL) {
-        fprintf(stderr, "%s: out of memory: turning a client away\n", e->prog);
+        fprintf(e->log, "%s: out of memory: turning a client away\n", e->prog);
         free(c);
         e->ops->close(e->io, conn);
         return;
@@ -517,7 +518,7 @@ void chat_join(struct chat_engine *e, chat_conn conn, const char *name)
     c->idx = e->n;
     e->clients[e->n++] = c;
     announce(e, c, "joined");
-    fprintf(stderr, "%s: %s joined (%zu connected)\n", e->prog, c->name, e->n - e->n_gone);
+    fprintf(e->log, "%s: %s joined (%zu connected)\n", e->prog, c->name, e->n - e->n_gone);
 }
 
 /* ---- graceful close ------------------------------------------------------------ */
@@ -601,19 +602,22 @@ static void reap(struct chat_engine *e)
             e->clients[i]->idx = i;
             e->n_gone--;
             if (c->said_bye && c->out.n > 0) {
-                /* A last try; the system delivers what it took. */
+                /* A last try; the system delivers what it took. A send that fails
+                 * drops it again (broken): it is not in clients any more, so that
+                 * drop must not count among those left to remove, or this loop
+                 * would never end. */
                 const char *why = c->gone;
                 c->gone = NULL;
                 flush_output(e, c);
                 if (c->gone != NULL)
-                    e->n_gone--; /* it failed (a reset): drop() counted a client already off the list */
+                    e->n_gone--;
                 c->gone = why;
             }
             unlist_paused(e, c);
             if (c->backed)
                 unlist_backed(e, c);
             if (!e->stopping) {
-                fprintf(stderr, "%s: %s left: %s (%zu connected)\n", e->prog, c->name, c->gone,
+                fprintf(e->log, "%s: %s left: %s (%zu connected)\n", e->prog, c->name, c->gone,
                         e->n - e->n_gone);
                 announce(e, c, "left");
             }
@@ -665,7 +669,7 @@ static int64_t review_backlogs(struct chat_engine *e)
                 c->hold_ms = now;
             if (now - c->hold_ms >= HOLD_MS) {
                 c->no_hold = 1; /* too slow to hold the others any longer */
-                fprintf(stderr, "%s: %s: %zu bytes behind after holding the input %d ms\n", e->prog,
+                fprintf(e->log, "%s: %s: %zu bytes behind after holding the input %d ms\n", e->prog,
                         c->name, c->out.bytes, HOLD_MS);
             } else {
                 hold = 1;
@@ -772,6 +776,7 @@ struct chat_engine *chat_engine_new(const char *prog, const struct chat_ops *ops
     if (e == NULL)
         return NULL;
     e->prog = prog;
+    e->log = stderr;
     e->ops = ops;
     e->io = io;
     e->now_ms = clock_ms();
@@ -786,9 +791,14 @@ struct chat_engine *chat_engine_new(const char *prog, const struct chat_ops *ops
     return e;
 }
 
+void chat_engine_set_log(struct chat_engine *e, FILE *log)
+{
+    e->log = log;
+}
+
 void chat_engine_stop(struct chat_engine *e)
 {
-    fprintf(stderr, "%s: shutting down: %zu clients get our end of stream\n", e->prog, e->n - e->n_gone);
+    fprintf(e->log, "%s: shutting down: %zu clients get our end of stream\n", e->prog, e->n - e->n_gone);
     e->stopping = 1;
     for (size_t i = 0; i < e->n; i++)
         drop(e, e->clients[i], "the server is shutting down");
@@ -804,9 +814,9 @@ void chat_engine_close(struct chat_engine *e)
 {
     if (e->holding)
         e->held_ms += e->now_ms - e->hold_began_ms;
-    fprintf(stderr, "%s: input held %llu times, %lld ms in all\n", e->prog, (unsigned long long)e->holds,
+    fprintf(e->log, "%s: input held %llu times, %lld ms in all\n", e->prog, (unsigned long long)e->holds,
             (long long)e->held_ms);
-    fprintf(stderr, "%s: shutting down, closing %zu clients\n", e->prog, e->n);
+    fprintf(e->log, "%s: shutting down, closing %zu clients\n", e->prog, e->n);
     for (size_t i = 0; i < e->n; i++)
         client_free(e, e->clients[i]);
     for (size_t i = 0; i < e->n_closing; i++)

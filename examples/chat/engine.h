@@ -13,6 +13,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #define CHAT_NAME_CAP 435            /* a client's tag with its NUL: SK_ADDR_STRLEN (unix:@ names) */
 #define CHAT_UNSENT_LOWAT (128 * 1024) /* TCP_NOTSENT_LOWAT while a client is behind (docs/CHAT.md) */
@@ -80,6 +81,10 @@ struct chat_ops {
 /* The program's name (log lines start with it), its I/O half: a new engine, or NULL
  * when memory is short. */
 struct chat_engine *chat_engine_new(const char *prog, const struct chat_ops *ops, void *io);
+
+/* Where the engine's log lines go (stderr until this is called): the fuzz harness
+ * tests/fuzz/fuzz_chat_input.c sends them to /dev/null. */
+void chat_engine_set_log(struct chat_engine *e, FILE *log);
 
 /* The server stops: every client is sent our end of stream after what it was sent,
  * and its input is read until its own (a graceful close, for a second at most). The

@@ -79,6 +79,9 @@ class Server:
             check(time.monotonic() < deadline, "chat-server never said where it listens")
             time.sleep(0.01)
         text = m.group(1)
+        if text.startswith("unix:"):
+            self.unix_path = text[len("unix:"):]
+            return
         h, _, p = text.rpartition(":")
         self.host = h.strip("[]")
         self.port = int(p)
@@ -683,6 +686,57 @@ def t_reset(args):
         srv.kill()
 
 
+def t_unix_shutdown_while_behind(args):
+    """A client on a Unix socket stops reading until its output waits in the server, then
+    shuts down both halves: the server's last send to it fails (EPIPE), it is dropped,
+    and the server goes on serving. The engine once counted that failed last send as
+    one more client to remove and spun in its reap loop for ever (found by
+    tests/fuzz/fuzz_chat_input)."""
+    tmp = tempfile.mkdtemp(prefix="chat-unix-")
+    srv = Server(args.server, host="unix:" + os.path.join(tmp, "chat.sock"))
+
+    def conn():
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.settimeout(WAIT)
+        s.connect(srv.unix_path)
+        return s
+
+    def read_until(s, want):
+        buf = bytearray()
+        while want not in buf:
+            chunk = s.recv(65536)
+            check(chunk, "end of stream before %r" % want)
+            buf += chunk
+        return buf
+
+    try:
+        b = conn()
+        read_until(b, b"\n")
+        a = conn()
+        read_until(a, b"\n")
+        a.sendall(b"x" * 999 + b"\n")
+        read_until(b, b"x" * 999 + b"\n")  # b has joined for sure; from now on it reads nothing
+        a.sendall((b"y" * 999 + b"\n") * 600)  # 600 KB: more than the socket holds, under 1 MiB
+        deadline = time.monotonic() + WAIT
+        while "bytes behind" not in srv.log_text():
+            check(time.monotonic() < deadline, "the server never held output for the client that stopped reading")
+            time.sleep(0.01)
+        b.shutdown(socket.SHUT_RDWR)
+        c = conn()
+        try:
+            read_until(c, b"* welcome")
+        except socket.timeout:
+            raise AssertionError("the server stopped serving after a client behind shut down both halves")
+        a.sendall(b"still here\n")
+        read_until(c, b"still here\n")
+        for s in (a, b, c):
+            s.close()
+        srv.stop()
+    finally:
+        srv.kill()
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
 def raise_nofile(need):
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if hard != resource.RLIM_INFINITY and hard < need:
@@ -1000,6 +1054,7 @@ TESTS = {
     "chat_server_drops_a_backed_up_reader_that_takes_nothing_for_5_s": t_quiet_stall,
     "chat_server_drops_the_sender_of_a_line_longer_than_64_KiB": t_long_line,
     "chat_server_drops_a_reset_client_cleanly": t_reset,
+    "chat_server_drops_a_unix_client_that_shuts_down_while_behind_and_goes_on": t_unix_shutdown_while_behind,
     "chat_server_closes_a_dropped_client_gracefully_so_it_reads_everything_sent_before": t_graceful_drop,
     "chat_server_stops_on_sigterm_closing_every_client_gracefully": t_graceful_stop,
     "chat_server_holds_1000_clients_at_once": t_thousand,
