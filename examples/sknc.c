@@ -30,7 +30,8 @@
  * its own (sk_tcp_from_fd), and the bytes between it and the connection go with
  * sk_tcp_splice, through a pipe in the kernel: sknc never copies them either. What the
  * receiving side cannot take yet stays in the sending endpoint's read buffer (nothing
- * is lost) until poll() says it can.
+ * is lost) until poll() says it can. When the connection's peer closes its side, a
+ * socket on standard output is half-closed, so that its far end sees the end too.
  *
  * End of input half-closes a TCP connection (the peer sees end of stream and can still
  * answer); the connection is over when both directions are: our input has ended and
