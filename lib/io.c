@@ -287,6 +287,31 @@ int sk__io_file_send(sk__sock *s, int from, int kind, long long *off, size_t len
 /* ---- socket to socket -------------------------------------------------------- */
 
 #if SK_HAVE_SPLICE
+/* How much longer than what is left of the budget a socket timeout may stay during a
+ * relay: a long relay that waits often then sets it about once per this many
+ * milliseconds and socket, not once per millisecond (prepare() keeps it exact, which a
+ * call of a few waits never notices); a wait may end this much after the deadline. */
+#define RELAY_SLACK_MS 10
+
+/* prepare() with that slack; never called with a budget of 0. */
+static int prepare_relay(sk__sock *s, int opt, sk__deadline *dl)
+{
+    int want, rc;
+    int *cached = opt == SO_RCVTIMEO ? &s->rcvtimeo_ms : &s->sndtimeo_ms;
+    struct timeval tv;
+
+    if ((rc = sk__deadline_sock_ms(dl, &want)) != SK_OK)
+        return rc;
+    if (want == *cached || (want > 0 && *cached > want && *cached - want <= RELAY_SLACK_MS))
+        return SK_OK;
+    tv.tv_sec = want / 1000;
+    tv.tv_usec = (suseconds_t)(want % 1000) * 1000;
+    if (setsockopt(s->fd, SOL_SOCKET, opt, &tv, sizeof tv) != 0)
+        return sk__map_errno(errno);
+    *cached = want;
+    return SK_OK;
+}
+
 /* splice(2) said EAGAIN on s: the socket's timeout ended (the budget decides), or the
  * socket does not wait at all (a Unix socket reads non-blocking under SPLICE_F_NONBLOCK):
  * wait for it within dl, so that the loop never spins. */
@@ -319,7 +344,7 @@ int sk__io_splice(sk__sock *from, sk__sock *to, const int pipe_fd[2], size_t chu
     }
     sk__sigpipe_block(&g);
     for (;;) {
-        int flags, err;
+        int err;
         ssize_t k;
         if (inpipe == 0) {
             /* Into the pipe (empty: SPLICE_F_NONBLOCK only stops a splice that would
@@ -327,7 +352,7 @@ int sk__io_splice(sk__sock *from, sk__sock *to, const int pipe_fd[2], size_t chu
             size_t want = len - *done < chunk ? len - *done : chunk;
             if (want == 0)
                 break;
-            if (!now && (rc = prepare(from, SO_RCVTIMEO, dl, &flags)) != SK_OK)
+            if (!now && (rc = prepare_relay(from, SO_RCVTIMEO, dl)) != SK_OK)
                 break;
             k = splice(from->fd, NULL, pipe_fd[1], NULL, want, sflags);
             if (k > 0) {
@@ -344,7 +369,7 @@ int sk__io_splice(sk__sock *from, sk__sock *to, const int pipe_fd[2], size_t chu
             rc = err == EAGAIN ? splice_again(from, POLLIN, dl) : after_failure(err, dl);
         } else {
             /* Out of the pipe: what it holds, to `to`. */
-            if (!now && (rc = prepare(to, SO_SNDTIMEO, dl, &flags)) != SK_OK) {
+            if (!now && (rc = prepare_relay(to, SO_SNDTIMEO, dl)) != SK_OK) {
                 *to_failed = 1;
                 break;
             }
