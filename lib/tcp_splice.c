@@ -185,6 +185,8 @@ int sk_tcp_from_fd(sk_tcp **conn, int fd)
 #ifdef SO_ACCEPTCONN
     if (getsockopt(fd, SOL_SOCKET, SO_ACCEPTCONN, &listening, &al) != 0)
         listening = 0;
+#else
+    (void)al; /* (a listener is then taken for a connection, and its calls fail) */
 #endif
     if ((own = fcntl(fd, F_DUPFD_CLOEXEC, 0)) < 0)
         return sk__map_errno(errno);
