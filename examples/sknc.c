@@ -25,6 +25,13 @@
  *
  * A regular file on standard input (sknc host port < file) goes to a TCP or Unix
  * stream with sk_tcp_sendfile, straight from the page cache: sknc never copies it.
+ * A stream socket on standard input or output (sknc run by inetd, socat or systemd's
+ * socket activation, or `sknc host port <&3 >&3` from a shell) becomes an endpoint of
+ * its own (sk_tcp_from_fd), and the bytes between it and the connection go with
+ * sk_tcp_splice, through a pipe in the kernel: sknc never copies them either. What the
+ * receiving side cannot take yet stays in the sending endpoint's read buffer (nothing
+ * is lost) until poll() says it can. When the connection's peer closes its side, a
+ * socket on standard output is half-closed, so that its far end sees the end too.
  *
  * End of input half-closes a TCP connection (the peer sees end of stream and can still
  * answer); the connection is over when both directions are: our input has ended and
@@ -49,6 +56,9 @@
 
 #define IN_CHUNK 16384   /* one read from standard input; one datagram with -u */
 #define NET_CHUNK 65536  /* room for any UDP datagram */
+/* One splice per wake-up: a pipe-load, which a socket that polled writable usually
+ * takes whole (what it does not take is copied back into the source's read buffer). */
+#define SPLICE_STEP 65536
 
 static struct {
     int listen, udp, verbose, keep;
@@ -61,6 +71,8 @@ static struct {
 
 static int input_done;   /* standard input has ended (for good: shared by -k sessions) */
 static int input_file;   /* standard input is a regular file: TCP sends it with sendfile */
+static sk_tcp *sock_in;  /* standard input is a stream socket: relayed with sk_tcp_splice */
+static sk_tcp *sock_out; /* standard output is a stream socket: the same */
 
 /* The other end: a TCP connection, or a UDP endpoint. A bound UDP endpoint (listen
  * mode) learns its peer from the first datagram and then sends with sendto. */
@@ -235,28 +247,38 @@ static int copy_loop(peer *p)
     static char in[IN_CHUNK], out[NET_CHUNK];
     size_t pend_off = 0, pend_len = 0; /* input read but not yet sent: in[pend_off..] */
     const int file_in = input_file && p->tcp != NULL;
+    /* Socket to socket: splice. held_*: bytes the other side could not take yet, kept
+     * in the source endpoint's read buffer; poll() then waits for room, not for input. */
+    sk_tcp *const splice_in = p->tcp != NULL ? sock_in : NULL, *const splice_out = p->tcp != NULL ? sock_out : NULL;
     int net_open = 1;                  /* the peer may still send (UDP: always) */
 
     if (input_done && end_input(p) != 0) /* a later -k connection: input is over already */
         return 1;
     while (net_open || !input_done) {
-        struct pollfd fds[2];
+        struct pollfd fds[3];
         int n, rc;
+        const int held_in = splice_in != NULL && sk_tcp_buffered(splice_in) > 0;
+        const int held_net = splice_out != NULL && sk_tcp_buffered(p->tcp) > 0;
 
         /* Standard input is read only when everything read before has gone out, and
          * (listening for UDP) once there is someone to send it to. */
         fds[0].fd = (pend_len > 0 || input_done || (p->udp_bound && !p->have_addr)) ? -1 : STDIN_FILENO;
-        if (file_in)
+        if (file_in || held_in)
             fds[0].fd = -1; /* a file is always readable: the socket's POLLOUT decides */
         fds[0].events = POLLIN;
         fds[0].revents = 0;
         fds[1].fd = net_fd(p);
-        fds[1].events = (short)((net_open ? POLLIN : 0) | (pend_len > 0 || (file_in && !input_done) ? POLLOUT : 0));
+        fds[1].events = (short)((net_open && !held_net ? POLLIN : 0) |
+                                (pend_len > 0 || (file_in && !input_done) || held_in ? POLLOUT : 0));
         fds[1].revents = 0;
         if (fds[1].events == 0)
             fds[1].fd = -1;
+        /* Standard output, when it is a socket that could not take all yet. */
+        fds[2].fd = net_open && held_net ? STDOUT_FILENO : -1;
+        fds[2].events = POLLOUT;
+        fds[2].revents = 0;
 
-        n = poll(fds, 2, opt.wait_ms > 0 ? opt.wait_ms : -1);
+        n = poll(fds, 3, opt.wait_ms > 0 ? opt.wait_ms : -1);
         if (n < 0) {
             if (errno == EINTR)
                 continue;
@@ -272,8 +294,26 @@ static int copy_loop(peer *p)
             return 0;
         }
 
-        /* Socket to standard output. */
-        if (net_open && (fds[1].revents & (POLLIN | POLLHUP | POLLERR))) {
+        /* Socket to a socket on standard output: spliced, up to a pipe-load that both
+         * take now (budget 0); SK_OK short of it means the peer closed its side. */
+        if (splice_out != NULL && net_open &&
+            ((!held_net && (fds[1].revents & (POLLIN | POLLHUP | POLLERR))) || fds[2].revents != 0)) {
+            size_t moved = 0;
+            rc = sk_tcp_splice(p->tcp, splice_out, SPLICE_STEP, &moved, 0);
+            if (rc == SK_OK && moved < SPLICE_STEP) {
+                /* As at the end of our input: the socket's far end sees the end too. */
+                say("the peer closed its side");
+                net_open = 0;
+                if ((rc = sk_tcp_shutdown(splice_out, SK_SHUT_WR)) != SK_OK) {
+                    report("half-closing standard output", rc, errno);
+                    return 1;
+                }
+            } else if (rc != SK_OK && rc != SK_ETIMEDOUT) {
+                report("relaying to standard output", rc, errno);
+                return 1;
+            }
+        } else if (splice_out == NULL && net_open && (fds[1].revents & (POLLIN | POLLHUP | POLLERR))) {
+            /* Socket to standard output. */
             size_t got;
             rc = net_recv(p, out, sizeof out, &got);
             if (rc == SK_ECLOSED) {
@@ -289,6 +329,21 @@ static int copy_loop(peer *p)
                     fprintf(stderr, "sknc: writing to standard output: %s\n", strerror(errno));
                     return 1;
                 }
+            }
+        }
+
+        /* A socket on standard input to the connection: the same; SK_OK short of a
+         * pipe-load means its stream ended. */
+        if (splice_in != NULL && !input_done &&
+            (fds[0].revents != 0 || (held_in && (fds[1].revents & (POLLOUT | POLLERR | POLLHUP))))) {
+            fds[0].revents = 0; /* (not read below) */
+            size_t moved = 0;
+            rc = sk_tcp_splice(splice_in, p->tcp, SPLICE_STEP, &moved, 0);
+            if (rc == SK_OK && moved < SPLICE_STEP && end_input(p) != 0)
+                return 1;
+            if (rc != SK_OK && rc != SK_ETIMEDOUT) {
+                report("relaying standard input", rc, errno);
+                return 1;
             }
         }
 
@@ -507,6 +562,13 @@ static int run_listen_tcp(void)
     return status;
 }
 
+/* The endpoints of standard input and output, at exit (their own descriptors). */
+static void close_std_sockets(void)
+{
+    sk_tcp_close(sock_in);
+    sk_tcp_close(sock_out);
+}
+
 int main(int argc, char **argv)
 {
     int c, npos;
@@ -555,6 +617,14 @@ int main(int argc, char **argv)
         input_file = !opt.udp && fstat(STDIN_FILENO, &st) == 0 && S_ISREG(st.st_mode);
         if (input_file)
             say("standard input is a file: sent with sk_tcp_sendfile");
+        /* Sockets on standard input or output: endpoints of their own, for splice. */
+        atexit(close_std_sockets);
+        if (!opt.udp && fstat(STDIN_FILENO, &st) == 0 && S_ISSOCK(st.st_mode) &&
+            sk_tcp_from_fd(&sock_in, STDIN_FILENO) == SK_OK)
+            say("standard input is a socket: relayed with sk_tcp_splice");
+        if (!opt.udp && fstat(STDOUT_FILENO, &st) == 0 && S_ISSOCK(st.st_mode) &&
+            sk_tcp_from_fd(&sock_out, STDOUT_FILENO) == SK_OK)
+            say("standard output is a socket: relayed with sk_tcp_splice");
     }
     if (opt.path != NULL) {
         opt.path = argv[optind];

@@ -284,6 +284,131 @@ int sk__io_file_send(sk__sock *s, int from, int kind, long long *off, size_t len
     return rc;
 }
 
+/* ---- socket to socket -------------------------------------------------------- */
+
+#if SK_HAVE_SPLICE
+/* How much longer than what is left of the budget a socket timeout may stay during a
+ * relay: a long relay that waits often then sets it about once per this many
+ * milliseconds and socket, not once per millisecond (prepare() keeps it exact, which a
+ * call of a few waits never notices); a wait may end this much after the deadline. */
+#define RELAY_SLACK_MS 10
+
+/* prepare() with that slack; never called with a budget of 0. */
+static int prepare_relay(sk__sock *s, int opt, sk__deadline *dl)
+{
+    int want, rc;
+    int *cached = opt == SO_RCVTIMEO ? &s->rcvtimeo_ms : &s->sndtimeo_ms;
+    struct timeval tv;
+
+    if ((rc = sk__deadline_sock_ms(dl, &want)) != SK_OK)
+        return rc;
+    if (want == *cached || (want > 0 && *cached > want && *cached - want <= RELAY_SLACK_MS))
+        return SK_OK;
+    tv.tv_sec = want / 1000;
+    tv.tv_usec = (suseconds_t)(want % 1000) * 1000;
+    if (setsockopt(s->fd, SOL_SOCKET, opt, &tv, sizeof tv) != 0)
+        return sk__map_errno(errno);
+    *cached = want;
+    return SK_OK;
+}
+
+/* splice(2) said EAGAIN on s: the socket's timeout ended (the budget decides), or the
+ * socket does not wait at all (a Unix socket reads non-blocking under SPLICE_F_NONBLOCK):
+ * wait for it within dl, so that the loop never spins. */
+static int splice_again(sk__sock *s, short events, sk__deadline *dl)
+{
+    if (sk__deadline_is_now(dl) || sk__deadline_expired(dl))
+        return sk__fail(SK_ETIMEDOUT);
+    return sk__wait(s->fd, events, dl);
+}
+
+int sk__io_splice(sk__sock *from, sk__sock *to, const int pipe_fd[2], size_t chunk, size_t len, size_t *done,
+                  size_t *held, int *to_failed, sk__deadline *dl)
+{
+    const int now = sk__deadline_is_now(dl);
+    const unsigned sflags = SPLICE_F_MOVE | SPLICE_F_NONBLOCK;
+    int rc = SK_OK, on = 1, epipe = 0, nb = 0;
+    size_t inpipe = 0;
+    sk__sigpipe_guard g;
+
+    *done = 0;
+    *to_failed = 0;
+    /* A budget of 0: both sockets non-blocking for the call (splice has no
+     * MSG_DONTWAIT); otherwise they wait through their own timeouts, as recv and send. */
+    if (now) {
+        if (ioctl(from->fd, FIONBIO, &on) != 0 || (nb = 1, ioctl(to->fd, FIONBIO, &on) != 0)) {
+            rc = sk__map_errno(errno);
+            goto restore;
+        }
+        nb = 2;
+    }
+    sk__sigpipe_block(&g);
+    for (;;) {
+        int err;
+        ssize_t k;
+        if (inpipe == 0) {
+            /* Into the pipe (empty: SPLICE_F_NONBLOCK only stops a splice that would
+             * overfill it, which then returns what went). */
+            size_t want = len - *done < chunk ? len - *done : chunk;
+            if (want == 0)
+                break;
+            if (!now && (rc = prepare_relay(from, SO_RCVTIMEO, dl)) != SK_OK)
+                break;
+            k = splice(from->fd, NULL, pipe_fd[1], NULL, want, sflags);
+            if (k > 0) {
+                inpipe = (size_t)k;
+                continue;
+            }
+            if (k == 0) /* end of stream, or the shutdown of a cancel */
+                break;
+            err = errno;
+            if (*done == 0 && (err == EINVAL || err == ENOSYS)) {
+                rc = SK__IO_UNSUPPORTED;
+                break;
+            }
+            rc = err == EAGAIN ? splice_again(from, POLLIN, dl) : after_failure(err, dl);
+        } else {
+            /* Out of the pipe: what it holds, to `to`. */
+            if (!now && (rc = prepare_relay(to, SO_SNDTIMEO, dl)) != SK_OK) {
+                *to_failed = 1;
+                break;
+            }
+            k = splice(pipe_fd[0], NULL, to->fd, NULL, inpipe, sflags);
+            if (k > 0) {
+                inpipe -= (size_t)k;
+                *done += (size_t)k;
+                continue;
+            }
+            err = k == 0 ? EAGAIN : errno;
+            epipe |= err == EPIPE;
+            *to_failed = 1;
+            if (*done == 0 && (err == EINVAL || err == ENOSYS)) {
+                rc = SK__IO_UNSUPPORTED;
+                break;
+            }
+            rc = err == EAGAIN ? splice_again(to, POLLOUT, dl) : after_failure(err, dl);
+        }
+        if (rc != SK_OK)
+            break;
+        *to_failed = 0;
+    }
+    sk__sigpipe_restore(&g, epipe);
+restore:
+    if (nb > 0) {
+        int err = errno, off0 = 0;
+        (void)ioctl(from->fd, FIONBIO, &off0);
+        if (nb > 1)
+            (void)ioctl(to->fd, FIONBIO, &off0);
+        errno = err;
+    }
+    *held = inpipe;
+    if (rc != SK__IO_UNSUPPORTED && (sk__sock_cancelled(from) || sk__sock_cancelled(to)) &&
+        (rc != SK_OK || *done < len))
+        rc = sk__fail(SK_ECANCELED);
+    return rc;
+}
+#endif
+
 /* ---- the loop ----------------------------------------------------------------- */
 
 /* sendmsg/recvmsg of up to IOV_CHUNK buffers from the cursor. Out of line: its

@@ -165,6 +165,19 @@ enum sk__file_kind { SK__FROM_FILE, SK__FROM_PIPE };
  * and splice have no MSG_DONTWAIT. */
 int sk__io_file_send(sk__sock *s, int from, int kind, long long *off, size_t len, size_t *done, sk__deadline *dl);
 
+#if SK_HAVE_SPLICE
+/* Up to len bytes from the stream socket `from` to the stream socket `to` within dl,
+ * through splice(2) and the pipe pipe_fd (empty on entry; both ends non-blocking),
+ * chunk bytes at most in the pipe at once. *done counts what `to` took; *held is what
+ * is left in the pipe on return (taken from `from`, not delivered: the caller puts it
+ * back), *to_failed says that the failure was `to`'s. SK_OK once len moved or `from`
+ * ended; the code otherwise; SK_ECANCELED when either socket was cancelled;
+ * SK__IO_UNSUPPORTED when splice refused (EINVAL, ENOSYS) before `to` took a byte.
+ * A budget of 0 makes both sockets non-blocking for the call. */
+int sk__io_splice(sk__sock *from, sk__sock *to, const int pipe_fd[2], size_t chunk, size_t len, size_t *done,
+                  size_t *held, int *to_failed, sk__deadline *dl);
+#endif
+
 /* connect() of a blocking-mode socket within dl, through its send timeout (how a
  * Unix domain connect waits for room in the listener's queue); EINTR and an early
  * wake are retried with the time left. A budget of 0 needs a non-blocking socket. */

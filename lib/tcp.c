@@ -28,6 +28,8 @@ int sk__stream_new(int fd, int family, int listening, sk__unix_file *file, sk_tc
         t->file = *file;
     t->shut = 0;
     memset(&t->rb, 0, sizeof t->rb);
+    t->rb_cap = 0;
+    t->spipe[0] = t->spipe[1] = -1;
     sk__preg_init(&t->preg, t, SK__TCP, &t->s, &t->rb);
     t->nodelay_inherit = SK__INHERIT_UNKNOWN;
     t->accept_waited = 0;
@@ -439,9 +441,10 @@ static __attribute__((noinline)) int slice_full(sk_tcp *conn, int delim, const v
             }
             scanned = avail;
         }
-        if (avail == SK_TCP_READ_BUFFER) {
+        /* (More than that only after sk_tcp_splice put bytes back into a larger buffer.) */
+        if (avail >= SK_TCP_READ_BUFFER) {
             /* A full buffer and no delimiter: its bytes are the start of a longer record. */
-            *rec = rb->buf;
+            *rec = rb->buf + rb->pos;
             *len = avail;
             rb->pos = rb->end;
             rc = sk__fail(SK_ETOOLONG);
@@ -590,6 +593,10 @@ void sk_tcp_close(sk_tcp *t)
         return;
     sk__preg_forget(&t->preg);
     close(t->s.fd);
+    if (t->spipe[0] >= 0) {
+        close(t->spipe[0]);
+        close(t->spipe[1]);
+    }
     sk__unix_file_release(&t->file);
     free(t->rb.buf);
     free(t);

@@ -1,7 +1,7 @@
 /* The inside of an sk_tcp, for the files that implement the TCP calls only: tcp.c
  * (connections, listeners, transfers), tcp_life.c (how a connection ends, and
  * the options that decide when a dead one is noticed), tcp_file.c (files and pipes
- * sent without a copy) and unix.c. */
+ * sent without a copy), tcp_splice.c (socket to socket) and unix.c. */
 #ifndef SOCKKIT_TCP_IMPL_H
 #define SOCKKIT_TCP_IMPL_H
 
@@ -14,6 +14,8 @@ struct sk_tcp {
     sk__unix_file file; /* a listener's socket file, removed at close */
     int shut;      /* SK_SHUT_* bits this end asked for; atomic: any thread may set them */
     sk__rbuf rb;   /* read-ahead of sk_tcp_recv_until: SK_TCP_READ_BUFFER bytes, or none */
+    size_t rb_cap; /* rb.buf's size once sk_tcp_splice grew it (0: SK_TCP_READ_BUFFER) */
+    int spipe[2];  /* sk_tcp_splice from here: its pipe (made by the first call), or -1 */
     sk__preg preg; /* registration with a poller */
     /* Listeners only, read and written with relaxed atomics (threads may accept on one
      * listener together; a stale value costs a system call, never a wrong result):

@@ -426,6 +426,65 @@ SK_API int sk_tcp_send_allv(sk_tcp *conn, const sk_iovec *iov, size_t iovcnt, si
 SK_API int sk_tcp_sendfile(sk_tcp *conn, int fd, long long offset, size_t len, size_t *sent, int timeout_ms);
 
 /**
+ * @brief Move up to @p len bytes from one stream endpoint to another, without copying
+ *        them through the program (a relay, a proxy).
+ *
+ * Bytes go from @p from to @p to through @c splice(2) and a pipe; where the system has
+ * no @c splice or it refuses these sockets, through a copy loop (a receive and
+ * #sk_tcp_send_all, 64 KiB at a time). What @p from had already read ahead into its
+ * read buffer (#sk_tcp_recv_until, #sk_tcp_recv_slice) is the start of its stream and
+ * goes first. The rules of #sk_tcp_send_all hold: one budget for the whole call, and
+ * @p moved counts every byte that @p to took, on failure too. The call ends when
+ * @p len bytes went or @p from reached its end of stream (pass @c SIZE_MAX to relay to
+ * the end); it does not shut @p to down. With a budget of 0 it moves what both sockets
+ * allow now (both are non-blocking for that call).
+ *
+ * The pipe belongs to @p from: its first call makes it (two descriptors, close-on-exec)
+ * and grows @p from's read buffer to 64 KiB; #sk_tcp_close frees both. A failure loses
+ * nothing: bytes taken from @p from that @p to did not take (those in the pipe when
+ * @p to failed, timed out or was cancelled) are put back into @p from's read buffer,
+ * where the next receive or splice on @p from finds them first, in order (a record
+ * reader may then return a record longer than #SK_TCP_READ_BUFFER). So a relay that
+ * timed out can simply be called again.
+ *
+ * @p from is used as a receiver and @p to as a sender (convention 10): another thread
+ * may send on @p from or receive on @p to meanwhile, as a two-way relay does with one
+ * thread per direction. @p from and @p to may be the same endpoint (an echo).
+ *
+ * @param from        A connected stream (TCP or Unix) to receive from.
+ * @param to          A connected stream (TCP or Unix) to send to.
+ * @param len         Bytes to move at most; @c SIZE_MAX: until the end of @p from's stream.
+ * @param[out] moved  Bytes @p to took, on failure too; may be NULL.
+ * @param timeout_ms  Budget in milliseconds, 0, or #SK_FOREVER; waiting for @p from to
+ *                    send and for @p to to take both count.
+ * @return #SK_OK once @p len bytes went, or @p from's stream ended (then @p moved is less
+ *         than @p len); #SK_ETIMEDOUT; #SK_ECONNRESET (either side reset or broke:
+ *         @c errno tells); #SK_ECLOSED (@p to was shut down for sending); #SK_ECANCELED
+ *         (either endpoint was cancelled); #SK_EINVAL (NULL, a listener, a bad timeout);
+ *         #SK_ENOMEM (the read buffer could not grow; nothing was moved past what was
+ *         read ahead); #SK_EOS.
+ */
+SK_API int sk_tcp_splice(sk_tcp *from, sk_tcp *to, size_t len, size_t *moved, int timeout_ms);
+
+/**
+ * @brief An endpoint for a stream socket the program was given: standard input under
+ *        inetd or @c socat, a descriptor from systemd's socket activation or a parent.
+ *
+ * The endpoint works on its own duplicate of @p fd (close-on-exec), closed by
+ * #sk_tcp_close; @p fd stays the caller's, to close or keep. A connected socket becomes
+ * a connection, a listening one a listener, TCP or Unix. The duplicate shares the open
+ * socket with @p fd, so what the library sets there holds for both: the blocking mode
+ * (connections blocking, listeners non-blocking, as the library makes them) and the
+ * socket timeouts; other holders of the socket must not rely on theirs.
+ *
+ * @param[out] conn  The new endpoint; NULL on failure.
+ * @param fd         An open stream socket, IPv4, IPv6 or Unix.
+ * @return #SK_OK; #SK_EINVAL (NULL @p conn, @p fd negative, not open, not a socket, not
+ *         a stream, another family); #SK_EMFILE; #SK_ENOMEM; #SK_EOS.
+ */
+SK_API int sk_tcp_from_fd(sk_tcp **conn, int fd);
+
+/**
  * @brief Receive one record that ends with the byte @p delim (a line, for @c '\\n').
  *
  * Reads ahead through the endpoint's read buffer (#SK_TCP_READ_BUFFER bytes, allocated
