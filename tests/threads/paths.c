@@ -28,53 +28,7 @@
 
 #include <sockkit.h>
 
-static int g_failed_checks;
-
-#define CHECK(cond, ...)                                                                  \
-    do {                                                                                  \
-        if (!(cond)) {                                                                    \
-            check_failed(__LINE__, #cond, __VA_ARGS__);                                   \
-            return;                                                                       \
-        }                                                                                 \
-    } while (0)
-
-static void check_failed(int line, const char *expr, const char *fmt, ...)
-{
-    va_list ap;
-    fprintf(stdout, "#   line %d: %s: ", line, expr);
-    va_start(ap, fmt);
-    vfprintf(stdout, fmt, ap);
-    va_end(ap);
-    fputc('\n', stdout);
-    fflush(stdout);
-    g_failed_checks++;
-}
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(int ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-    }
-}
-
-static int count_fds(void)
-{
-    DIR *d = opendir("/proc/self/fd");
-    int n = 0;
-    if (d == NULL)
-        return -1;
-    while (readdir(d) != NULL)
-        n++;
-    closedir(d);
-    return n - 3;
-}
+#include "harness.h"
 
 #define LONG_MS 10000
 /* How long the canceller waits before it cancels: the call is blocked by then. */
@@ -377,12 +331,6 @@ static void the_process_exits_cleanly_with_a_lookup_still_running(void)
 
 /* ------------------------------------------------------------------ main */
 
-struct test_case {
-    const char *name;
-    void (*fn)(void);
-    int check_fds;
-};
-
 #define CASE(f, fds) {#f, f, fds}
 static const struct test_case cases[] = {
     CASE(cancel_from_another_thread_ends_a_waiting_tcp_receive_and_accept, 1),
@@ -393,49 +341,7 @@ static const struct test_case cases[] = {
     CASE(the_process_exits_cleanly_with_a_lookup_still_running, 0),
 };
 
-static void on_alarm(int sig)
-{
-    static const char msg[] = "Bail out! thread_paths: the watchdog fired (a case hung)\n";
-    (void)sig;
-    (void)!write(STDOUT_FILENO, msg, sizeof msg - 1);
-    _exit(2);
-}
-
 int main(int argc, char **argv)
 {
-    size_t n = sizeof cases / sizeof cases[0];
-    int failed = 0, run = 0;
-
-    signal(SIGALRM, on_alarm);
-    alarm(120);
-    setvbuf(stdout, NULL, _IOLBF, 0);
-    printf("# libsockkit %s, thread paths\n", sk_version_string());
-    for (size_t i = 0; i < n; i++) {
-        int selected = argc < 2, before = g_failed_checks, fds;
-        int64_t t0;
-        for (int a = 1; a < argc; a++)
-            if (strstr(cases[i].name, argv[a]) != NULL)
-                selected = 1;
-        if (!selected)
-            continue;
-        run++;
-        fds = count_fds();
-        t0 = now_ms();
-        cases[i].fn();
-        if (cases[i].check_fds && g_failed_checks == before && count_fds() != fds) {
-            printf("#   descriptors leaked: %d open before, %d after\n", fds, count_fds());
-            g_failed_checks++;
-        }
-        if (g_failed_checks != before)
-            failed++;
-        printf("%s %d - %s (%lld ms)\n", g_failed_checks != before ? "not ok" : "ok", run, cases[i].name,
-               (long long)(now_ms() - t0));
-    }
-    printf("1..%d\n", run);
-    if (run == 0) {
-        printf("# no case matched\n");
-        return 1;
-    }
-    printf("# %d of %d cases failed\n", failed, run);
-    return failed != 0;
+    return run_cases("thread paths", cases, sizeof cases / sizeof cases[0], argc, argv, 120);
 }

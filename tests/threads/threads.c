@@ -25,53 +25,7 @@
 
 /* ------------------------------------------------------------------ checks */
 
-static int g_failed_checks;
-
-#define CHECK(cond, ...)                                                                  \
-    do {                                                                                  \
-        if (!(cond)) {                                                                    \
-            check_failed(__LINE__, #cond, __VA_ARGS__);                                   \
-            return;                                                                       \
-        }                                                                                 \
-    } while (0)
-
-static void check_failed(int line, const char *expr, const char *fmt, ...)
-{
-    va_list ap;
-    fprintf(stdout, "#   line %d: %s: ", line, expr);
-    va_start(ap, fmt);
-    vfprintf(stdout, fmt, ap);
-    va_end(ap);
-    fputc('\n', stdout);
-    fflush(stdout);
-    g_failed_checks++;
-}
-
-static int64_t now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
-static void sleep_ms(int ms)
-{
-    struct timespec ts = {ms / 1000, (long)(ms % 1000) * 1000000L};
-    while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
-    }
-}
-
-static int count_fds(void)
-{
-    DIR *d = opendir("/proc/self/fd");
-    int n = 0;
-    if (d == NULL)
-        return -1;
-    while (readdir(d) != NULL)
-        n++;
-    closedir(d);
-    return n - 3;
-}
+#include "harness.h"
 
 /* A byte that depends on its stream offset and on the stream (seed). */
 static unsigned char pat(unsigned seed, size_t i)
@@ -656,12 +610,7 @@ static void udp_endpoint_sends_in_one_thread_and_receives_in_another(void)
 
 /* ------------------------------------------------------------------ main */
 
-struct test_case {
-    const char *name;
-    void (*fn)(void);
-};
-
-#define CASE(f) {#f, f}
+#define CASE(f) {#f, f, 1}
 static const struct test_case cases[] = {
     CASE(full_duplex_transfers_with_a_sending_and_a_receiving_thread_on_each_endpoint),
     CASE(shutdown_from_a_third_thread_wakes_the_receiver_then_the_sender_with_exact_counts),
@@ -673,49 +622,7 @@ static const struct test_case cases[] = {
     CASE(udp_endpoint_sends_in_one_thread_and_receives_in_another),
 };
 
-static void on_alarm(int sig)
-{
-    static const char msg[] = "Bail out! threads: the watchdog fired (a case hung)\n";
-    (void)sig;
-    (void)!write(STDOUT_FILENO, msg, sizeof msg - 1);
-    _exit(2);
-}
-
 int main(int argc, char **argv)
 {
-    size_t n = sizeof cases / sizeof cases[0];
-    int failed = 0, run = 0;
-
-    signal(SIGALRM, on_alarm);
-    alarm(240); /* under ThreadSanitizer or Valgrind everything is slower */
-    setvbuf(stdout, NULL, _IOLBF, 0);
-    printf("# libsockkit %s, threads\n", sk_version_string());
-    for (size_t i = 0; i < n; i++) {
-        int selected = argc < 2, before_checks = g_failed_checks, fds;
-        int64_t t0;
-        for (int a = 1; a < argc; a++)
-            if (strstr(cases[i].name, argv[a]) != NULL)
-                selected = 1;
-        if (!selected)
-            continue;
-        run++;
-        fds = count_fds();
-        t0 = now_ms();
-        cases[i].fn();
-        if (g_failed_checks == before_checks && count_fds() != fds) {
-            printf("#   descriptors leaked: %d open before, %d after\n", fds, count_fds());
-            g_failed_checks++;
-        }
-        if (g_failed_checks != before_checks)
-            failed++;
-        printf("%s %d - %s (%lld ms)\n", g_failed_checks != before_checks ? "not ok" : "ok", run, cases[i].name,
-               (long long)(now_ms() - t0));
-    }
-    printf("1..%d\n", run);
-    if (run == 0) {
-        printf("# no case matched\n");
-        return 1;
-    }
-    printf("# %d of %d cases failed\n", failed, run);
-    return failed != 0;
+    return run_cases("threads", cases, sizeof cases / sizeof cases[0], argc, argv, 240);
 }
