@@ -28,6 +28,9 @@
 
 #include <sockkit.h>
 
+#define TWIN_PROG "file_bench"
+#include "twin.h"
+
 #define CHUNK 65536
 #define TIMEOUT_MS 5000
 #define MAX_ROUNDS 64
@@ -37,24 +40,6 @@ static const char *const names[NVARIANTS] = {"sendfile-sk", "sendfile-raw", "cop
 
 static size_t file_bytes = 256u << 20;
 static int smoke;
-
-static double clock_s(clockid_t id)
-{
-    struct timespec ts;
-    clock_gettime(id, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static void die(const char *what)
-{
-    fprintf(stderr, "file_bench: %s: %s\n", what, strerror(errno));
-    exit(1);
-}
-
-static unsigned char pattern(size_t i)
-{
-    return (unsigned char)((i * 2654435761u) >> 13);
-}
 
 /* ---- the raw peer ------------------------------------------------------------- */
 
@@ -89,27 +74,6 @@ static void *peer_main(void *p)
 }
 
 /* ---- the senders -------------------------------------------------------------- */
-
-static int raw_connect(int port)
-{
-    struct sockaddr_in a;
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1;
-    memset(&a, 0, sizeof a);
-    a.sin_family = AF_INET;
-    a.sin_port = htons((uint16_t)port);
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof a) != 0)
-        die("connect");
-    setsockopt(fd, IPPROTO_TCP, 1 /* TCP_NODELAY */, &one, sizeof one);
-    return fd;
-}
-
-static void wait_ack(int fd)
-{
-    char c;
-    if (recv(fd, &c, 1, 0) != 1)
-        die("the peer's answer");
-}
 
 /* One variant: the whole file once. Returns 0, or -1 on a failure. */
 static int run(int v, int port, int file)
@@ -152,35 +116,17 @@ static int run(int v, int port, int file)
         } else {
             while (off < file_bytes) {
                 ssize_t k = pread(file, buf, sizeof buf, (off_t)off);
-                size_t put = 0;
                 if (k <= 0)
                     return -1;
-                while (put < (size_t)k) {
-                    ssize_t w = send(fd, buf + put, (size_t)k - put, MSG_NOSIGNAL);
-                    if (w < 0 && errno != EINTR)
-                        return -1;
-                    if (w > 0)
-                        put += (size_t)w;
-                }
-                off += put;
+                if (raw_send_all(fd, buf, (size_t)k) != 0)
+                    return -1;
+                off += (size_t)k;
             }
         }
         wait_ack(fd);
         close(fd);
         return 0;
     }
-}
-
-static int cmp(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-static double median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof *v, cmp);
-    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
 int main(int argc, char **argv)

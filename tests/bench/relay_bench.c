@@ -31,6 +31,9 @@
 
 #include <sockkit.h>
 
+#define TWIN_PROG "relay_bench"
+#include "twin.h"
+
 #define CHUNK 65536
 #define TIMEOUT_MS 5000
 #define MAX_ROUNDS 64
@@ -41,24 +44,6 @@ static const char *const names[NVARIANTS] = {"splice-sk", "splice-raw", "copy-sk
 static size_t total = 256u << 20;
 static int smoke;
 static unsigned char *source_data;
-
-static double clock_s(clockid_t id)
-{
-    struct timespec ts;
-    clock_gettime(id, &ts);
-    return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-static void die(const char *what)
-{
-    fprintf(stderr, "relay_bench: %s: %s\n", what, strerror(errno));
-    exit(1);
-}
-
-static unsigned char pattern(size_t i)
-{
-    return (unsigned char)((i * 2654435761u) >> 13);
-}
 
 static int raw_listen(int *port)
 {
@@ -72,20 +57,6 @@ static int raw_listen(int *port)
         getsockname(fd, (struct sockaddr *)&a, &alen) != 0)
         die("listen");
     *port = ntohs(a.sin_port);
-    return fd;
-}
-
-static int raw_connect(int port)
-{
-    struct sockaddr_in a;
-    int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), one = 1;
-    memset(&a, 0, sizeof a);
-    a.sin_family = AF_INET;
-    a.sin_port = htons((uint16_t)port);
-    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof a) != 0)
-        die("connect");
-    setsockopt(fd, IPPROTO_TCP, 1 /* TCP_NODELAY */, &one, sizeof one);
     return fd;
 }
 
@@ -142,13 +113,6 @@ static void *sink_main(void *p)
 }
 
 /* ---- the relays ------------------------------------------------------------------ */
-
-static void wait_ack(int fd)
-{
-    char c;
-    if (recv(fd, &c, 1, 0) != 1)
-        die("the sink's answer");
-}
 
 /* The library's two relays: both endpoints made by the library. */
 static int run_sk(int v, sk_tcp *listener, int sink_port, double *wall, double *cpu)
@@ -224,20 +188,14 @@ static int run_raw(int v, int lfd, int sink_port, double *wall, double *cpu)
     } else {
         while (moved < total) {
             ssize_t k = recv(from, buf, sizeof buf, 0);
-            size_t put = 0;
             if (k <= 0) {
                 if (k < 0 && errno == EINTR)
                     continue;
                 return -1;
             }
-            while (put < (size_t)k) {
-                ssize_t w = send(to, buf + put, (size_t)k - put, MSG_NOSIGNAL);
-                if (w < 0 && errno != EINTR)
-                    return -1;
-                if (w > 0)
-                    put += (size_t)w;
-            }
-            moved += put;
+            if (raw_send_all(to, buf, (size_t)k) != 0)
+                return -1;
+            moved += (size_t)k;
         }
     }
     wait_ack(to);
@@ -246,18 +204,6 @@ static int run_raw(int v, int lfd, int sink_port, double *wall, double *cpu)
     close(from);
     close(to);
     return 0;
-}
-
-static int cmp(const void *a, const void *b)
-{
-    double x = *(const double *)a, y = *(const double *)b;
-    return x < y ? -1 : x > y;
-}
-
-static double median(double *v, int n)
-{
-    qsort(v, (size_t)n, sizeof *v, cmp);
-    return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
 }
 
 /* The median over the rounds of num's figure over den's, in the same round. */
