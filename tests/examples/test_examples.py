@@ -539,11 +539,36 @@ def sknc_udp_listens_for_nc(ctx):
     check(re.search(rb"datagrams from 127\.0\.0\.1:\d+", s.err()), f"sknc -v said {s.err()!r}")
 
 
-def wait_socket(path, timeout=STEP):
-    """Waits until a Unix socket file exists at path."""
+SO_ACCEPTCON = 0x10000  # Linux's __SO_ACCEPTCON: the Flags of a listening socket in /proc/net/unix
+
+
+def unix_listening(path):
+    """Whether a stream socket listens at path ("@name": an abstract name)."""
+    with open("/proc/net/unix") as f:
+        next(f)
+        for line in f:
+            parts = line.split()
+            if len(parts) >= 8 and parts[7] == path and int(parts[3], 16) & SO_ACCEPTCON:
+                return True
+    return False
+
+
+def wait_socket(path, timeout=STEP, listening=False):
+    """Waits until a Unix socket file exists at path; with listening, until a stream
+    socket listens there ("@name": an abstract name). The file appears at bind(),
+    before listen(): a connect in between is refused, which a peer run under load
+    meets (seen in CI with four tests at once)."""
     end = time.monotonic() + timeout
-    while not os.path.exists(path):
-        check(time.monotonic() < end, f"no socket file {path} after {timeout} s")
+    proc = os.path.exists("/proc/net/unix")
+    while True:
+        if listening and proc:
+            if unix_listening(path):
+                return
+        elif not path.startswith("@") and os.path.exists(path):
+            if listening:
+                time.sleep(0.2)  # no /proc/net/unix: give listen() a moment
+            return
+        check(time.monotonic() < end, f"nothing {'listens' if listening else 'is'} at {path} after {timeout} s")
         time.sleep(0.02)
 
 
@@ -560,7 +585,7 @@ def sknc_unix_stream_listens_for_nc(ctx):
     nc = ctx.nc()
     path = os.path.join(ctx.tmp, "l.sock")
     s = ctx.start("sknc", [ctx.exe("sknc"), "-l", "-U", "-v", path], stdin_data=b"from sknc\n")
-    wait_socket(path)
+    wait_socket(path, listening=True)
     n = ctx.run("nc", [nc, "-N", "-U", path], stdin_data=b"from nc\n")
     check(n.p.returncode == 0, f"nc exited {n.p.returncode}: {n.err()!r}")
     check(n.out() == b"from sknc\n", f"nc received {n.out()!r}")
@@ -577,7 +602,7 @@ def sknc_unix_stream_connects_to_nc(ctx):
     nc = ctx.nc()
     path = os.path.join(ctx.tmp, "c.sock")
     n = ctx.start("nc", [nc, "-l", "-U", path], stdin_data=b"from nc\n")
-    wait_socket(path)
+    wait_socket(path, listening=True)
     s = ctx.run("sknc", [ctx.exe("sknc"), "-U", path], stdin_data=b"from sknc\n")
     check(s.p.returncode == 0, f"sknc exited {s.p.returncode}: {s.err()!r}")
     check(s.out() == b"from nc\n", f"sknc received {s.out()!r}")
@@ -607,10 +632,7 @@ def sknc_unix_with_socat_on_a_path_and_an_abstract_name(ctx):
     # socat listens, sknc connects: a path, then an abstract name.
     for i, (addr, target) in enumerate(((f"UNIX-LISTEN:{path}", path), (f"ABSTRACT-LISTEN:{name}", "@" + name))):
         p = ctx.start(f"socat-l{i}", [so, "-t", "5", addr, "-"], stdin_data=b"from socat\n")
-        if target == path:
-            wait_socket(path)
-        else:
-            time.sleep(0.3)
+        wait_socket(target, listening=True)
         s = ctx.run(f"sknc-c{i}", [ctx.exe("sknc"), "-w", "10", "-U", target], stdin_data=b"from sknc\n")
         check(s.p.returncode == 0, f"sknc -U {target} exited {s.p.returncode}: {s.err()!r}")
         check(s.out() == b"from socat\n", f"sknc received {s.out()!r}")
