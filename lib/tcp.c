@@ -510,7 +510,7 @@ size_t sk_tcp_buffered(const sk_tcp *conn)
 
 int sk_tcp_shutdown(sk_tcp *conn, int how)
 {
-    int sys;
+    int sys, prev;
     if (conn == NULL || conn->listening)
         return sk__fail(SK_EINVAL);
     switch (how) {
@@ -521,10 +521,15 @@ int sk_tcp_shutdown(sk_tcp *conn, int how)
     }
     if (sk__sock_cancelled(&conn->s))
         return sk__fail(SK_ECANCELED);
-    __atomic_fetch_or(&conn->shut, how, __ATOMIC_RELAXED);
+    prev = __atomic_fetch_or(&conn->shut, how, __ATOMIC_RELAXED);
     /* Wakes a thread blocked in recv (it sees end of stream) or send (EPIPE). */
-    if (shutdown(conn->s.fd, sys) != 0)
-        return sk__map_errno(errno);
+    if (shutdown(conn->s.fd, sys) != 0) {
+        int err = errno;
+        /* It failed (the connection was already reset): a later EPIPE is the reset's,
+         * not SK_ECLOSED for a shutdown of ours. */
+        __atomic_fetch_and(&conn->shut, ~(how & ~prev), __ATOMIC_RELAXED);
+        return sk__map_errno(err);
+    }
     return SK_OK;
 }
 

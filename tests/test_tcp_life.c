@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -139,6 +140,39 @@ static void expect_keepalive(sk_tcp *t, int on, int idle, int intvl, int cnt)
 /* ------------------------------------------------------------------------------------ */
 /* Graceful and abortive close                                                          */
 /* ------------------------------------------------------------------------------------ */
+
+/* A shutdown that fails because the peer's reset came first leaves no trace: a later
+ * send reports the reset, not SK_ECLOSED as after a shutdown of ours (found by
+ * tests/fuzz/fuzz_api_state). */
+Test(tcp_close, a_shutdown_that_failed_after_a_reset_is_not_taken_for_ours_by_a_later_send)
+{
+    sk_tcp *client, *server;
+    size_t sent, got;
+    char buf[16];
+    struct pollfd p = {0};
+    int rc;
+
+    tu_tcp_pair(NULL, &client, &server);
+    cr_assert_eq(sk_tcp_send_all(client, "unread", 6, &sent, 2000), SK_OK);
+    p.fd = sk_tcp_fd(server);
+    p.events = POLLIN;
+    cr_assert_eq(poll(&p, 1, 2000), 1, "the bytes never reached the server");
+    sk_tcp_close(server); /* with them unread: a reset */
+    p.fd = sk_tcp_fd(client);
+    p.revents = 0;
+    for (int i = 0; i < 200 && !(p.revents & (POLLERR | POLLHUP)); i++)
+        (void)poll(&p, 1, 10);
+    cr_assert(p.revents & (POLLERR | POLLHUP), "no reset reached the client");
+    /* A receive takes the reset (the socket's pending error): what follows sees only
+     * a closed connection, EPIPE. */
+    cr_assert_eq(sk_tcp_recv(client, buf, sizeof buf, &got, 0), SK_ECONNRESET);
+    rc = sk_tcp_shutdown(client, SK_SHUT_WR);
+    cr_assert_neq(rc, SK_OK, "shutdown of a reset connection succeeded");
+    rc = sk_tcp_send_all(client, "x", 1, &sent, 2000);
+    cr_expect_eq(rc, SK_ECONNRESET, "send after the failed shutdown: %s", sk_errname(rc));
+    cr_expect_eq(sent, 0);
+    sk_tcp_close(client);
+}
 
 Test(tcp_close, plain_close_with_an_unread_request_resets_and_the_peer_loses_the_end_of_the_response)
 {
